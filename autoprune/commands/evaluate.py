@@ -1,0 +1,58 @@
+"""`autoprune evaluate`: track a split and report GOT-10k / OTB-style metrics."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from autoprune.commands._common import add_data_options, add_model_options, data_root, positive_int
+from autoprune.errors import ConfigError
+from autoprune.progress import console
+
+BASELINES = ("static", "opencv")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", nargs="?", help="a model directory (training output or export); same as --weights")
+    add_model_options(p)
+    add_data_options(p, split="val")
+    p.add_argument("--baseline", choices=BASELINES, help="evaluate a reference tracker instead of a model")
+    p.add_argument("--hparams", help="named tracking hyperparameters of the family (e.g. vot, otb, lasot)")
+    p.add_argument("--max-sequences", type=positive_int, help="evaluate only the first N sequences")
+    p.add_argument("--out", help="write got10k-layout result files here")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def make_tracker(args: argparse.Namespace):
+    """The tracker to evaluate and its display name."""
+    from autoprune.eval import baselines
+    from autoprune.models import resolve
+
+    if args.baseline:
+        if args.target or args.weights or args.tracker:
+            raise ConfigError("--baseline evaluates a reference tracker; drop the model options or --baseline")
+        if args.baseline == "static":
+            return baselines.StaticBoxTracker(), "static-box"
+        tracker = baselines.OpenCVTracker()
+        return tracker, tracker.name
+    weights = args.target or args.weights
+    family, model = resolve(args.tracker, args.preset, args.checkpoint, weights, trust_pickle=args.trust_pickle)
+    name = f"{family.name}-{args.preset or 'model'}" if not weights else f"{family.name}-{model.arch.get('preset', 'model')}"
+    return family.make_tracker(model, args.hparams), name
+
+
+def run(args: argparse.Namespace) -> int:
+    from autoprune import data
+    from autoprune.eval import evaluate
+
+    torch.set_num_threads(args.threads)
+    tracker, name = make_tracker(args)
+    sequences = data.open_split(data_root(args.data), args.split)[: args.max_sequences]
+    result = evaluate(tracker, sequences, out_dir=args.out, tracker_name=name)
+    if args.json:
+        print(json.dumps({k: getattr(result, k) for k in ("ao", "sr50", "sr75", "auc", "precision", "norm_precision", "fps")}))
+    else:
+        console.print(result.table())
+    return 0

@@ -1,0 +1,57 @@
+"""Getting a ready model from what a user names: a preset, a checkpoint, or a saved model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import trackers
+from autoprune.checkpoint import load_strict, read_state_dict
+from autoprune.errors import CheckpointError, ConfigError
+
+
+def _arch_of(path: Path) -> tuple[dict, Path]:
+    """The architecture record and weights file of a saved model (dir or .safetensors)."""
+    if path.is_dir():
+        weights = path / "model.safetensors"
+        if (path / "arch.json").is_file():
+            record = json.loads((path / "arch.json").read_text())
+            return record.get("arch", record), weights
+    else:
+        weights = path
+    if not weights.is_file():
+        raise CheckpointError(f"{path}: no model.safetensors here; pass a training output or export directory")
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "arch" not in meta:
+        raise CheckpointError(f"{weights}: carries no architecture record; pass --tracker and --preset with --checkpoint")
+    return json.loads(meta["arch"]), weights
+
+
+def load_saved(path: str | Path):
+    """(family, model) from a directory or file written by ``autoprune train`` / ``export``."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or directory")
+    arch, weights = _arch_of(path)
+    family = trackers.get(arch.get("family", ""))
+    model = family.build(family.validate_arch(arch))
+    load_strict(model, read_state_dict(weights), source=str(weights))
+    model.eval()
+    return family, model
+
+
+def resolve(tracker: str | None, preset: str | None, checkpoint: str | None, weights: str | None, *, trust_pickle: bool = False):
+    """(family, model) from CLI options: ``--weights`` of ours, or tracker/preset (+ official checkpoint)."""
+    if weights:
+        family, model = load_saved(weights)
+        if tracker and tracker != family.name:
+            raise ConfigError(f"--weights {weights} holds a {family.name!r} model, not {tracker!r}")
+        return family, model
+    if not tracker:
+        raise ConfigError("say which model: --tracker NAME [--preset P] [--checkpoint FILE], or --weights DIR")
+    family = trackers.get(tracker)
+    model = family.create(preset, checkpoint=checkpoint, trust_pickle=trust_pickle)
+    model.eval()
+    return family, model
