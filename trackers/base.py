@@ -173,3 +173,24 @@ class TrackerFamily(ABC):
     def train_mode(self, model: TrackerModel) -> None:
         """Put the model in training mode the family's way (e.g. frozen BatchNorm parts)."""
         model.train()
+
+    # --- cost ---------------------------------------------------------------------
+    def analytic_cost(self, arch: Mapping[str, Any]) -> dict[str, int]:
+        """``frame_macs``, ``init_macs``, ``params`` (and ``frame_macs_hooks``) from the record alone.
+
+        Must equal the counted figures exactly: budget projection calls it thousands of times.
+        """
+        raise ConfigError(f"tracker {self.name!r} has no analytic cost model")
+
+    # --- pruning binding (see autoprune.prune.groups) -------------------------------
+    def unit_groups(self, arch: Mapping[str, Any]) -> list:
+        """Every prunable group of coupled units of this record (``UnitGroup`` list)."""
+        raise ConfigError(f"tracker {self.name!r} does not declare prunable groups")
+
+    def blocks(self, arch: Mapping[str, Any]) -> list:
+        """Every residual block of this record (``Block`` list); none by default."""
+        return []
+
+    def child_arch(self, arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: set[str]) -> Arch:
+        """The record of a child keeping ``counts[group]`` units per group and without ``drop_blocks``."""
+        raise ConfigError(f"tracker {self.name!r} does not declare prunable groups")
