@@ -2,4 +2,11 @@
 from autoprune.errors import AutoPruneError
 
 __version__ = "0.1.0"
-__all__ = ["AutoPruneError", "__version__"]
+__all__ = ["AutoPruneError", "__version__", "load"]
+
+
+def load(directory, *, hparams=None):
+    """A ready tracker from an export directory (see ``autoprune.export``)."""
+    from autoprune.export import load as _load
+
+    return _load(directory, hparams=hparams)

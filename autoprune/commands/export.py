@@ -1,15 +1,25 @@
-"""`autoprune export`."""
+"""`autoprune export RUN`: write a search trial as a stand-alone tracker."""
 from __future__ import annotations
 
 import argparse
 
-from autoprune.commands._common import not_built
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.add_argument("run", help="a search run directory (runs/<study>)")
+    p.add_argument("--trial", default="best", help="'best' (highest full-validation AO within budget) or a trial number")
+    p.add_argument("--out", help="output directory (default runs/<study>/export/<trial>)")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx of the per-frame path, checked with onnxruntime")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
 
 
 def run(args: argparse.Namespace) -> int:
-    not_built("export")
-    return 2
+    from autoprune.errors import ConfigError
+    from autoprune.export import export_trial
+    from autoprune.progress import console
+
+    trial = args.trial
+    if trial != "best" and not trial.isdigit():
+        raise ConfigError(f"--trial {trial!r}: expected 'best' or a trial number")
+    out = export_trial(args.run, trial=trial, out=args.out, onnx=args.onnx, force=args.force)
+    console.print(f"exported to [bold]{out}[/] (arch.json, model.safetensors, card.md{', model.onnx' if args.onnx else ''})")
+    return 0

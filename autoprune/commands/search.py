@@ -1,15 +1,68 @@
-"""`autoprune search`."""
+"""`autoprune search`: the main job."""
 from __future__ import annotations
 
 import argparse
 
-from autoprune.commands._common import not_built
+from autoprune.commands._common import non_negative_int, positive_int
+from autoprune.search.samplers import SAMPLERS
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.description = (
+        "Search per-layer pruning ratios of a tracker under a per-frame budget. FLOPs are counted as "
+        "multiply-accumulates (MACs), the convention of tracking papers: --budget-mflops 50 means at most "
+        "50 million MACs per tracked frame (template work done once at init is not included)."
+    )
+    p.add_argument("--tracker", default="siamrpn", help="tracker family: siamrpn, ostrack or stark (default siamrpn)")
+    p.add_argument("--budget-mflops", type=_number, help="per-frame budget in mega-FLOPs (MACs)")
+    p.add_argument("--budget-ms", type=_number, help="per-frame latency budget in ms on this machine, one thread")
+    p.add_argument("--preset", help="parent preset (default: the family's small preset, or its official one with --checkpoint)")
+    p.add_argument("--checkpoint", help="trained parent weights (.pth state dict or .safetensors)")
+    p.add_argument("--trust-pickle", action="store_true", help="allow pickled objects in --checkpoint (only for files you trust)")
+    p.add_argument("--data", help="dataset root (GOT-10k / LaSOT / OTB / TrackingNet); default: the built-in dataset")
+    p.add_argument("--space", help="search-space YAML (default: the family's built-in space)")
+    p.add_argument("--trials", type=positive_int, default=12, help="finished trials the study should hold (default 12)")
+    p.add_argument("--timeout", type=_number, help="stop starting trials after this many seconds")
+    p.add_argument("--trial-timeout", type=_number, help="fail a trial that runs longer than this many seconds")
+    p.add_argument("--proxy-steps", type=non_negative_int, default=30, help="fine-tune steps of the proxy score (default 30)")
+    p.add_argument("--proxy-sequences", type=positive_int, default=4, help="validation sequences tracked for the proxy score")
+    p.add_argument("--distill", type=_number, default=0.0, help="weight of matching the parent's outputs in fine-tunes (0: off)")
+    p.add_argument("--importance", default="l1", help="unit importance: l1, l2, bn, taylor, random (default l1)")
+    p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="tpe (multivariate), nsga2, random, or uniform (one ratio for all)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--study-name", help="study name (default <tracker>-<budget>, e.g. siamrpn-50m)")
+    p.add_argument("--storage", help="Optuna storage URL (postgresql://..., mysql://...) or journal:FILE; default runs/<study>/study.db")
+    p.add_argument("--runs-dir", default="runs", help="where run directories go (default ./runs)")
+    p.add_argument("--workers", type=positive_int, default=1, help="trial processes on this machine (or Ray workers)")
+    p.add_argument("--backend", default="optuna", choices=("optuna", "ray"), help="run trials with Optuna (default) or Ray Tune")
+    p.add_argument("--ray-address", help="address of a running Ray cluster (default: start one locally)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--parent-steps", type=positive_int, default=400, help="training steps of the default parent when no --checkpoint")
+    p.add_argument("--validate-steps", type=non_negative_int, default=150, help="fine-tune steps for each validated child")
+    p.add_argument("--validate-max", type=positive_int, default=3, help="validate at most this many Pareto children (best proxy first)")
+    p.add_argument("--no-export", action="store_true", help="do not export the best child")
 
 
 def run(args: argparse.Namespace) -> int:
-    not_built("search")
-    return 2
+    from autoprune.search.budget import parse_budget
+    from autoprune.search.runner import SearchSettings, search
+
+    budget = parse_budget(args.budget_mflops, args.budget_ms)
+    settings = SearchSettings(
+        tracker=args.tracker, budget_kind=budget.kind, budget_value=budget.value, preset=args.preset,
+        checkpoint=args.checkpoint, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
+        proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, study_name=args.study_name,
+        storage=args.storage, sampler=args.sampler, seed=args.seed, workers=args.workers, backend=args.backend,
+        device=args.device, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
+        distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,
+        validate_max=args.validate_max, export=not args.no_export, ray_address=args.ray_address,
+    )
+    search(settings)
+    return 0

@@ -1,15 +1,24 @@
-"""`autoprune validate`."""
+"""`autoprune validate RUN`: (re-)validate a search's Pareto set or chosen trials."""
 from __future__ import annotations
 
 import argparse
 
-from autoprune.commands._common import not_built
+from autoprune.commands._common import non_negative_int, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.add_argument("run", help="a search run directory (runs/<study>)")
+    p.add_argument("--trials", type=non_negative_int, nargs="+", help="trial numbers (default: the Pareto set)")
+    p.add_argument("--steps", type=non_negative_int, help="fine-tune steps per child (default: the run's --validate-steps)")
+    p.add_argument("--max", type=positive_int, default=3, help="validate at most this many Pareto children")
 
 
 def run(args: argparse.Namespace) -> int:
-    not_built("validate")
-    return 2
+    from autoprune.progress import console
+    from autoprune.search.study import open_run
+    from autoprune.validate import validate_run
+
+    steps = args.steps if args.steps is not None else open_run(args.run).settings.get("validate_steps", 150)
+    best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps)
+    console.print(f"best child: trial {best}" if best is not None else "no validated child within budget")
+    return 0

@@ -1,0 +1,133 @@
+"""Write an export: weights, record with hash, a model card, and optionally ONNX checked by onnxruntime."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autoprune.checkpoint import read_state_dict, save_safetensors
+from autoprune.errors import ConfigError, ExportError
+from autoprune.export.loader import FORMAT_VERSION, sha256_file
+
+
+class _FramePath(torch.nn.Module):
+    """The per-frame path as a plain module, template cache given as inputs (for ONNX)."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, *cache):
+        out = self.model.track(tuple(cache), x)
+        return tuple(v for v in out.values() if torch.is_tensor(v))
+
+
+def _export_onnx(family, model, path: Path) -> float:
+    """Write the per-frame path as ONNX; return the max abs difference to PyTorch in onnxruntime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ExportError("--onnx needs onnx and onnxruntime: pip install 'autoprune[onnx]'") from None
+    z, x = family.example_inputs(model.arch)
+    with torch.no_grad():
+        cache = tuple(model.template(z))
+        expected = _FramePath(model)(x, *cache)
+    names = ["search"] + [f"cache{i}" for i in range(len(cache))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_FramePath(model), (x, *cache), str(path), input_names=names, dynamo=False, opset_version=17)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {n: t.numpy() for n, t in zip(names, (x, *cache))}
+    got = session.run(None, feeds)
+    return max(float(np.abs(a - b.numpy()).max()) for a, b in zip(got, expected))
+
+
+def _card(manifest: dict) -> str:
+    m = manifest
+    lines = [
+        f"# {m['arch']['family']} pruned tracker",
+        "",
+        f"- family: `{m['arch']['family']}`, parent: {m.get('parent', 'unknown')}",
+        f"- budget: {m.get('budget', '-')}",
+        f"- per-frame FLOPs (MACs): {m['cost']['frame_macs'] / 1e6:.2f} M; init (template) FLOPs: {m['cost']['init_macs'] / 1e6:.2f} M",
+        f"- parameters: {m['cost']['params'] / 1e6:.3f} M",
+    ]
+    if m.get("latency_ms") is not None:
+        lines.append(f"- per-frame latency on one CPU thread: {m['latency_ms']:.2f} ms")
+    for key, label in (("full_ao", "full-validation AO"), ("full_sr50", "SR0.50"), ("full_sr75", "SR0.75"), ("proxy_ao", "proxy AO")):
+        if m.get("metrics", {}).get(key) is not None:
+            lines.append(f"- {label}: {m['metrics'][key]:.4f}")
+    if m.get("command"):
+        lines += ["", "Made with:", "", f"    {m['command']}", "", f"seed: {m.get('seed', '-')}"]
+    lines += ["", "Load it with `autoprune.load(DIR)` (no pickle; weights checked against the SHA-256 in arch.json)."]
+    return "\n".join(lines) + "\n"
+
+
+def export_model(family, model, out: str | Path, *, info: dict | None = None, onnx: bool = False, force: bool = False) -> Path:
+    """Write ``model`` to ``out`` atomically (a temp directory renamed into place)."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise ExportError(f"{out} exists; choose another --out or pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        save_safetensors(model.state_dict(), tmp / "model.safetensors", metadata={"arch": json.dumps(model.arch)})
+        manifest = {"format_version": FORMAT_VERSION, "arch": model.arch, "cost": family.analytic_cost(model.arch),
+                    **(info or {}), "sha256": sha256_file(tmp / "model.safetensors")}
+        if onnx:
+            manifest["onnx_max_abs_diff"] = _export_onnx(family, model, tmp / "model.onnx")
+        (tmp / "card.md").write_text(_card(manifest))
+        (tmp / "arch.json").write_text(json.dumps(manifest, indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None = None, onnx: bool = False,
+                 force: bool = False, ctx=None, progress: bool = True) -> Path:
+    """Export a search trial (``best`` = highest full-validation AO within budget)."""
+    from autoprune.search.study import open_run
+    from autoprune.validate.pareto import best_trial, child_dir, validate_trial, validations
+
+    info = open_run(run_dir)
+    study = info.study
+    if trial == "best":
+        number = best_trial(study)
+        if number is None:
+            raise ConfigError(f"{run_dir}: no validated trial within budget yet; run `autoprune validate {run_dir}` first")
+    else:
+        number = int(trial)
+        if not 0 <= number < len(study.trials):
+            raise ConfigError(f"--trial {number}: the study has trials 0..{len(study.trials) - 1}")
+    weights = child_dir(info.run_dir, number) / "model.safetensors"
+    if not weights.is_file():  # not validated yet: fine-tune it the validation way first
+        if ctx is None:
+            from autoprune.search.runner import build_context, settings_from_meta
+
+            ctx = build_context(settings_from_meta(info.settings), progress=progress)
+        validate_trial(ctx, study, study.trials[number], steps=info.settings.get("validate_steps", 150), progress=progress)
+    import trackers
+
+    family = trackers.get(info.settings["tracker"])
+    arch = json.loads(study.trials[number].user_attrs["arch"])
+    model = family.build(family.validate_arch(arch))
+    model.load_state_dict(read_state_dict(weights))
+    model.eval()
+    t = study.trials[number]
+    metrics = {"proxy_ao": t.user_attrs.get("proxy_ao"), **{k: v for k, v in validations(study).get(number, {}).items() if k.startswith("full_")}}
+    s = info.settings
+    budget = f"{s['budget_value']:g} {s.get('budget_unit', '')}".strip()
+    target = Path(out) if out else Path(info.run_dir) / "export" / ("best" if trial == "best" else f"trial-{number}")
+    return export_model(family, model, target, onnx=onnx, force=force, info={
+        "parent": s.get("parent_note"), "budget": budget, "trial": number, "seed": t.user_attrs.get("seed"),
+        "command": s.get("command"), "latency_ms": t.user_attrs.get("latency_ms"), "metrics": metrics,
+    })

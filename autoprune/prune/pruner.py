@@ -1,0 +1,91 @@
+"""A parent prepared for many children: scores computed once, children planned in microseconds.
+
+The search calls :meth:`Pruner.plan` / :meth:`Pruner.cost` thousands of times (budget
+projection) and :meth:`Pruner.prune` once per trial.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from autoprune.checkpoint import load_strict
+from autoprune.prune.apply import PruneConfig, family_of, select, slice_state
+from autoprune.prune.importance import Importance, Magnitude
+from autoprune.prune.space import BoundSpace, SearchSpace, bind
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: PruneConfig
+    arch: dict
+    selection: object
+
+
+class Pruner:
+    def __init__(self, parent, space: SearchSpace, importance: Importance | None = None, *, batches: Iterator | None = None) -> None:
+        self.parent = parent
+        self.family = family_of(parent)
+        self.arch = parent.arch
+        self.groups = self.family.unit_groups(self.arch)
+        self.blocks = self.family.blocks(self.arch)
+        self.importance = importance or Magnitude(1)
+        source = self.importance.prepare(self.family, parent, batches)
+        self.unit_scores = self.importance.unit_scores(source, self.groups)
+        self.block_scores = self.importance.block_scores(source, self.blocks)
+        self.space: BoundSpace = bind(space, self.groups, self.blocks)
+
+    def plan(self, values: Mapping[str, float]) -> Plan:
+        config = self.space.config(dict(values))
+        selection = select(config, self.groups, self.blocks, self.unit_scores, self.block_scores)
+        arch = self.family.child_arch(self.arch, selection.counts(), selection.drop_blocks)
+        return Plan(config=config, arch=arch, selection=selection)
+
+    def cost(self, values: Mapping[str, float]) -> dict[str, int]:
+        return self.family.analytic_cost(self.plan(values).arch)
+
+    def prune(self, values: Mapping[str, float]):
+        """The child (a plain family model) and its record."""
+        plan = self.plan(values)
+        arch = self.family.validate_arch(plan.arch)
+        child = self.family.build(arch)
+        load_strict(child, slice_state(self.parent.state_dict(), self.groups, self.blocks, plan.selection),
+                    source=f"pruned {self.family.name} child")
+        child.eval()
+        return child, arch
+
+    def project(self, values: Mapping[str, float], budget: float, metric: Callable[[dict], float], *, iterations: int = 30) -> tuple[dict[str, float], float]:
+        """Scale every width ratio by one factor so ``metric(child arch)`` lands just under ``budget``.
+
+        Depth values stay as sampled. Returns the projected values and their metric; if even the
+        smallest widths exceed the budget, returns those (the caller's constraint rejects it).
+        """
+        widths = [k for k in self.space.knobs if not k.is_depth]
+
+        def scaled(alpha: float) -> dict[str, float]:
+            out = dict(values)
+            for k in widths:
+                out[k.name] = min(max(values[k.name] * alpha, k.low), k.high)
+            return out
+
+        def measure(v: dict[str, float]) -> float:
+            return float(metric(self.plan(v).arch))
+
+        hi_alpha = max(k.high / max(values[k.name], 1e-9) for k in widths) if widths else 1.0
+        top = scaled(hi_alpha)
+        top_cost = measure(top)
+        if top_cost <= budget:
+            return top, top_cost
+        lo, hi = 0.0, hi_alpha
+        best = scaled(0.0)
+        best_cost = measure(best)
+        if best_cost > budget:
+            return best, best_cost
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            v = scaled(mid)
+            c = measure(v)
+            if c <= budget:
+                lo, best, best_cost = mid, v, c
+            else:
+                hi = mid
+        return best, best_cost

@@ -1,0 +1,23 @@
+"""Serve a run's study with optuna-dashboard (objective names set so columns read well)."""
+from __future__ import annotations
+
+from autoprune.progress import console
+from autoprune.search.study import open_run
+
+
+def prepare(run) -> object:
+    """Open the run's storage and name its objectives for the dashboard."""
+    from optuna_dashboard import set_objective_names
+
+    info = open_run(run)
+    unit = info.settings.get("budget_unit", "M FLOPs (MACs)")
+    set_objective_names(info.study, ["proxy AO", f"per-frame {unit}"])
+    return info
+
+
+def serve(run, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    from optuna_dashboard import run_server
+
+    info = prepare(run)
+    console.print(f"optuna-dashboard for {info.study.study_name}: [bold]http://{host}:{port}/[/] (Ctrl-C to stop)")
+    run_server(info.study._storage, host=host, port=port)

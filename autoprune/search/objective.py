@@ -1,0 +1,108 @@
+"""One search trial: sample knobs, project to the budget, prune for real, count, proxy-score."""
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+import torch
+
+from autoprune.errors import AutoPruneError
+from autoprune.proxy import ProxySettings, proxy_score
+from autoprune.search.budget import Budget
+from autoprune.search.study import set_constraint
+
+
+class TrialTimeout(AutoPruneError):
+    """A trial ran past ``--trial-timeout``."""
+
+
+def frame_mflops(family) -> Callable[[dict], float]:
+    return lambda arch: family.analytic_cost(arch)["frame_macs"] / 1e6
+
+
+@dataclass
+class Objective:
+    """Callable for ``study.optimize``; holds what every trial shares (parent, data, budget)."""
+
+    family: object
+    pruner: object
+    budget: Budget
+    metric: Callable[[dict], float]  # child record -> budget units (MMACs or predicted ms)
+    train_sequences: list
+    val_sequences: list
+    proxy: ProxySettings
+    sampler_name: str = "tpe"
+    seed: int = 0
+    trial_timeout: float | None = None
+    measure_latency: bool = True
+    on_step: Callable[[optuna.trial.Trial, int, float], None] | None = None
+
+    def sample(self, trial: optuna.trial.Trial) -> dict[str, float]:
+        if self.sampler_name == "uniform":
+            ratio = trial.suggest_float("uniform_keep", 0.05, 1.0)
+            return self.pruner.space.uniform(ratio)
+        return self.pruner.space.sample(trial)
+
+    def __call__(self, trial: optuna.trial.Trial) -> tuple[float, float]:
+        try:
+            return self._run(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # recorded, then Optuna marks the trial failed and goes on
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            trial.set_user_attr("fail_reason", reason[:500])
+            if not isinstance(exc, AutoPruneError):
+                trial.set_user_attr("fail_traceback", traceback.format_exc()[-2000:])
+            raise
+
+    def _run(self, trial: optuna.trial.Trial) -> tuple[float, float]:
+        start = time.perf_counter()
+        seed = self.seed + trial.number
+        trial.set_user_attr("seed", seed)
+        values = self.sample(trial)
+        projected, predicted = self.pruner.project(values, self.budget.value, self.metric)
+        trial.set_user_attr("knobs", {k: round(float(v), 6) for k, v in projected.items()})
+        set_constraint(trial, predicted / self.budget.value - 1.0)
+        child, arch = self.pruner.prune(projected)
+        cost = self.family.analytic_cost(arch)
+        trial.set_user_attr("arch", json.dumps(arch))
+        trial.set_user_attr("frame_mflops", cost["frame_macs"] / 1e6)
+        trial.set_user_attr("init_mflops", cost["init_macs"] / 1e6)
+        trial.set_user_attr("params_m", cost["params"] / 1e6)
+        latency = self._latency(child) if self.measure_latency else float("nan")
+        if math.isfinite(latency):
+            trial.set_user_attr("latency_ms", latency)
+        if self.budget.kind == "ms" and math.isfinite(latency):
+            # the prediction steered the search; the measurement decides feasibility
+            set_constraint(trial, latency / self.budget.value - 1.0)
+
+        def step(n: int, loss: float) -> None:
+            if self.trial_timeout and time.perf_counter() - start > self.trial_timeout:
+                raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s at fine-tune step {n}")
+            if self.on_step is not None:
+                self.on_step(trial, n, loss)
+
+        torch.manual_seed(seed)
+        settings = ProxySettings(**{**self.proxy.__dict__, "seed": seed})
+        result = proxy_score(self.family, child, train_sequences=self.train_sequences, val_sequences=self.val_sequences,
+                             settings=settings, parent=self.pruner.parent, on_step=step)
+        trial.set_user_attr("proxy_ao", result.ao)
+        trial.set_user_attr("proxy_sr50", result.sr50)
+        trial.set_user_attr("loss", result.loss)
+        trial.set_user_attr("seconds", time.perf_counter() - start)
+        if self.trial_timeout and time.perf_counter() - start > self.trial_timeout:
+            raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s")
+        second = cost["frame_macs"] / 1e6 if self.budget.kind == "mflops" else latency
+        return result.ao, second
+
+    def _latency(self, child) -> float:
+        try:
+            from autoprune.cost import tracker_latency
+        except ImportError:
+            return float("nan")
+        return float(tracker_latency(self.family, child, repeats=10).median_ms)

@@ -1,0 +1,239 @@
+"""`autoprune search` end to end: parent, space, study, trials, Pareto validation, export."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import shlex
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import optuna
+import torch
+
+import trackers
+from autoprune.data import builtin_root, open_split
+from autoprune.errors import AutoPruneError, ConfigError
+from autoprune.progress import console, progress_bar
+from autoprune.proxy import ProxySettings
+from autoprune.prune import importance as importance_lib
+from autoprune.prune.pruner import Pruner
+from autoprune.prune.space import load_space
+from autoprune.search.budget import Budget, check_feasible
+from autoprune.search.objective import Objective, frame_mflops
+from autoprune.search.parent import DEFAULT_PARENT_STEPS, prepare_parent
+from autoprune.search.samplers import SAMPLERS, make_sampler
+from autoprune.search.study import DIRECTIONS, finished, storage_for
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass
+class SearchSettings:
+    tracker: str
+    budget_kind: str
+    budget_value: float
+    preset: str | None = None
+    checkpoint: str | None = None
+    data: str | None = None
+    space: str | None = None
+    trials: int = 12
+    timeout: float | None = None
+    proxy_steps: int = 30
+    proxy_sequences: int = 4
+    study_name: str | None = None
+    storage: str | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+    workers: int = 1
+    backend: str = "optuna"
+    device: str = "cpu"
+    importance: str = "l1"
+    runs_dir: str = "runs"
+    trial_timeout: float | None = None
+    distill: float = 0.0
+    parent_steps: int = DEFAULT_PARENT_STEPS
+    validate_steps: int = 150
+    validate_max: int = 3
+    export: bool = True
+    ray_address: str | None = None
+    command: str = field(default_factory=lambda: "autoprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.budget_kind, self.budget_value)
+
+    @property
+    def name(self) -> str:
+        return self.study_name or f"{self.tracker}-{self.budget.tag}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir).resolve() / self.name
+
+
+@dataclass
+class Context:
+    """Everything a worker needs, rebuilt identically in every process."""
+
+    settings: SearchSettings
+    family: object
+    parent: object
+    pruner: Pruner
+    train_sequences: list
+    val_sequences: list
+    metric: object
+    parent_cost: float
+    smallest_cost: float
+    parent_note: str = ""
+
+
+def _check_settings(s: SearchSettings) -> None:
+    if s.sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {s.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
+    if s.backend not in ("optuna", "ray"):
+        raise ConfigError(f"unknown backend {s.backend!r}; valid: optuna, ray")
+    if s.device != "cpu" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {s.device}: no CUDA device here; use --device cpu")
+    if s.study_name is not None and (not s.study_name or "/" in s.study_name):
+        raise ConfigError(f"--study-name {s.study_name!r}: use a plain name without '/'")
+
+
+def build_context(s: SearchSettings, *, progress: bool = True) -> Context:
+    _check_settings(s)
+    family = trackers.get(s.tracker)
+    space = load_space(s.space or family.name)
+    if space.family != family.name:
+        raise ConfigError(f"search space {space.source} is for {space.family!r}, not {family.name!r}")
+    root = Path(s.data) if s.data else builtin_root()
+    train_sequences = open_split(root, "train")
+    val_sequences = open_split(root, "val")
+    parent = prepare_parent(family, preset=s.preset, checkpoint=s.checkpoint, data_root=root, builtin=not s.data,
+                            steps=s.parent_steps, seed=s.seed, progress=progress)
+    batches = None
+    criterion = importance_lib.get(s.importance, seed=s.seed)
+    if criterion.needs_batches:
+        from autoprune.data.pairs import pair_loader
+
+        batches = pair_loader(train_sequences, family.crop_spec(parent.model.arch), batch_size=8, seed=s.seed)
+    pruner = Pruner(parent.model, space, criterion, batches=batches)
+    metric = frame_mflops(family) if s.budget_kind == "mflops" else _latency_metric(family)
+    parent_cost = metric(parent.model.arch)
+    smallest = pruner.project(pruner.space.smallest(), 0.0, metric)[1]
+    return Context(s, family, parent, pruner, train_sequences, val_sequences, metric, parent_cost, smallest,
+                   parent_note=parent.description)
+
+
+def _latency_metric(family):
+    from autoprune.cost.predictor import latency_metric
+
+    return latency_metric(family)
+
+
+def make_objective(ctx: Context, *, on_step=None) -> Objective:
+    s = ctx.settings
+    proxy = ProxySettings(steps=s.proxy_steps, sequences=s.proxy_sequences, distill=s.distill, seed=s.seed)
+    return Objective(family=ctx.family, pruner=ctx.pruner, budget=s.budget, metric=ctx.metric,
+                     train_sequences=ctx.train_sequences, val_sequences=ctx.val_sequences, proxy=proxy,
+                     sampler_name=s.sampler, seed=s.seed, trial_timeout=s.trial_timeout, on_step=on_step)
+
+
+def open_study(s: SearchSettings) -> optuna.Study:
+    storage = storage_for(s.run_dir, s.storage)
+    study = optuna.create_study(study_name=s.name, storage=storage, sampler=make_sampler(s.sampler, seed=s.seed),
+                                directions=list(DIRECTIONS), load_if_exists=True)
+    return study
+
+
+def settings_from_meta(meta: dict) -> SearchSettings:
+    """The settings a run was made with, read back from its run.json."""
+    names = SearchSettings.__dataclass_fields__
+    return SearchSettings(**{k: v for k, v in meta.items() if k in names})
+
+
+def _write_run_meta(s: SearchSettings, ctx: Context) -> None:
+    meta = asdict(s)
+    meta.update(study_name=s.name, parent=ctx.parent.source, parent_note=ctx.parent_note, parent_cost=ctx.parent_cost,
+                smallest_cost=ctx.smallest_cost, budget_unit=s.budget.unit)
+    s.run_dir.mkdir(parents=True, exist_ok=True)
+    from autoprune.checkpoint import atomic_write
+
+    atomic_write(s.run_dir / "run.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+
+
+def _too_many_failures(study: optuna.Study) -> str | None:
+    trials = study.get_trials(deepcopy=False)
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    done = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    if len(failed) >= 3 and len(failed) > len(done):
+        reasons = Counter(t.user_attrs.get("fail_reason", "unknown").split(":")[0] for t in failed)
+        summary = ", ".join(f"{n}x {r}" for r, n in reasons.most_common(4))
+        first = failed[-1].user_attrs.get("fail_reason", "unknown")
+        return f"most trials failed ({len(failed)} failed, {len(done)} finished: {summary}); last: {first}"
+    return None
+
+
+def optimize(ctx: Context, study: optuna.Study, *, progress: bool = True) -> None:
+    """Run trials in this process until the study holds ``--trials`` finished ones."""
+    s = ctx.settings
+    objective = make_objective(ctx)
+    target = s.trials
+    with progress_bar(f"search {s.name}", total=target, enabled=progress) as bar:
+        bar.advance(min(finished(study), target))
+        while True:
+            running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+            if finished(study) + running >= target:
+                break
+            before = finished(study)
+            study.optimize(objective, n_trials=1, timeout=s.timeout, catch=(Exception,), gc_after_trial=True)
+            bar.advance(finished(study) - before)
+            last = study.trials[-1]
+            if last.values:
+                bar.update(info=f"trial {last.number}: proxy AO {last.values[0]:.3f} at {last.values[1]:.1f} {s.budget.unit}")
+            problem = _too_many_failures(study)
+            if problem:
+                raise AutoPruneError(problem)
+
+
+def _worker(settings: SearchSettings) -> None:
+    torch.set_num_threads(1)
+    ctx = build_context(settings, progress=False)
+    optimize(ctx, open_study(settings), progress=False)
+
+
+def search(s: SearchSettings, *, progress: bool = True) -> dict:
+    """Run (or resume) a search; returns a summary dict with the run directory and best trial."""
+    ctx = build_context(s, progress=progress)
+    console.print(ctx.parent_note, highlight=False)
+    check_feasible(s.budget, parent=ctx.parent_cost, smallest=ctx.smallest_cost)
+    study = open_study(s)
+    _write_run_meta(s, ctx)
+    console.print(f"study [bold]{s.name}[/] in {s.run_dir} — parent {ctx.parent_cost:.1f}, budget {s.budget.value:g} "
+                  f"{s.budget.unit}, {finished(study)}/{s.trials} trials done", highlight=False)
+    if s.backend == "ray":
+        from autoprune.search.ray_backend import run_ray
+
+        run_ray(s, study)
+    elif s.workers > 1:
+        procs = [mp.get_context("spawn").Process(target=_worker, args=(s,)) for _ in range(s.workers - 1)]
+        for p in procs:
+            p.start()
+        try:
+            optimize(ctx, study, progress=progress)
+        finally:
+            for p in procs:
+                p.join()
+    else:
+        optimize(ctx, study, progress=progress)
+    from autoprune.validate import validate_run
+
+    best = validate_run(s.run_dir, max_children=s.validate_max, steps=s.validate_steps, ctx=ctx, progress=progress)
+    summary = {"run_dir": str(s.run_dir), "best_trial": best}
+    if s.export and best is not None:
+        from autoprune.export import export_trial
+
+        out = export_trial(s.run_dir, trial="best", force=True, ctx=ctx)
+        summary["export"] = str(out)
+        console.print(f"exported the best child (trial {best}) to [bold]{out}[/]")
+    return summary

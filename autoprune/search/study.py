@@ -1,0 +1,93 @@
+"""Where a search lives: ``runs/<study>/`` with its Optuna storage, and reading it back."""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from autoprune.errors import ConfigError
+
+DIRECTIONS = ("maximize", "minimize")  # proxy AO up, per-frame cost down
+CONSTRAINTS_KEY = "constraints"  # the list form optuna-dashboard shows (Optuna still reads it)
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
+    """SQLite in the run directory by default; ``journal:FILE`` for a journal file; else any RDB URL."""
+    if url is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{(run_dir / 'study.db').resolve()}"
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url[len("journal:"):]).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    kwargs = {"heartbeat_interval": 5, "grace_period": 20} if heartbeat else {}
+    # A killed worker's RUNNING trial is failed by the heartbeat check and re-queued below.
+    kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(max_retry=1)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
+    except Exception as exc:  # sqlalchemy raises many types for a bad URL or an unreachable server
+        raise ConfigError(f"--storage {url}: cannot open ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def set_constraint(trial: optuna.trial.BaseTrial, value: float) -> None:
+    """Write the budget constraint (<= 0 is feasible) where samplers and the dashboard read it."""
+    trial.storage.set_trial_system_attr(trial._trial_id, CONSTRAINTS_KEY, [float(value)])
+
+
+def feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    c = trial.system_attrs.get(CONSTRAINTS_KEY)
+    return bool(c) and all(v <= 0 for v in c)
+
+
+def finished(study: optuna.Study) -> int:
+    """Trials that count towards ``--trials``: completed or deliberately stopped."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def pareto(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Completed, within-budget trials not dominated in (proxy AO up, cost down)."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if feasible(t) and t.values and all(math.isfinite(v) for v in t.values)]
+    front = []
+    for t in done:
+        ao, cost = t.values
+        dominated = any((o.values[0] >= ao and o.values[1] <= cost) and (o.values[0] > ao or o.values[1] < cost) for o in done)
+        if not dominated:
+            front.append(t)
+    return sorted(front, key=lambda t: t.values[1])
+
+
+@dataclass
+class RunInfo:
+    """Settings a run was made with (stored on the study, so `validate`/`export` need only the run)."""
+
+    run_dir: Path
+    study: optuna.Study
+    settings: dict
+
+    @property
+    def family_name(self) -> str:
+        return self.settings["tracker"]
+
+
+def open_run(run: str | Path, *, storage: str | None = None) -> RunInfo:
+    """An existing run directory (or study name under runs/)."""
+    run_dir = Path(run)
+    if not run_dir.exists() and (Path("runs") / run).exists():
+        run_dir = Path("runs") / run
+    meta_file = run_dir / "run.json"
+    if not meta_file.is_file():
+        raise ConfigError(f"{run_dir}: not a search run (no run.json); pass the directory `autoprune search` printed")
+    meta = json.loads(meta_file.read_text())
+    store = storage_for(run_dir, storage or meta.get("storage"))
+    study = optuna.load_study(study_name=meta["study_name"], storage=store)
+    return RunInfo(run_dir=run_dir, study=study, settings=meta)

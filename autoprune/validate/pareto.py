@@ -1,0 +1,144 @@
+"""Validate Pareto-optimal children, record full AO / SR on the study, show and plot the front."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import optuna
+from rich.table import Table
+
+from autoprune.checkpoint import save_safetensors
+from autoprune.errors import ConfigError
+from autoprune.progress import console
+from autoprune.proxy import ProxySettings, proxy_score
+from autoprune.search.study import feasible, open_run, pareto
+
+VALIDATION_KEY = "validation"  # study user attr: {trial number: {full_ao, full_sr50, full_sr75, ...}}
+
+
+def child_dir(run_dir: Path, number: int) -> Path:
+    return Path(run_dir) / "children" / f"trial-{number}"
+
+
+def validations(study: optuna.Study) -> dict[int, dict]:
+    return {int(k): v for k, v in study.user_attrs.get(VALIDATION_KEY, {}).items()}
+
+
+def _record(study: optuna.Study, number: int, result: dict) -> None:
+    table = {str(k): v for k, v in validations(study).items()}
+    table[str(number)] = result
+    study.set_user_attr(VALIDATION_KEY, table)
+    try:  # a note on the trial so optuna-dashboard shows the full figures beside it
+        from optuna_dashboard import save_note
+
+        trial_id = study.trials[number]._trial_id
+        save_note(optuna.Trial(study, trial_id), "\n".join([
+            f"## Full validation of trial {number}",
+            f"- full AO: **{result['full_ao']:.4f}**, SR0.50: {result['full_sr50']:.4f}, SR0.75: {result['full_sr75']:.4f}",
+            f"- fine-tune steps: {result['steps']}, validation sequences: {result['sequences']}",
+        ]))
+    except Exception:  # the note is a convenience; the record above is what counts
+        pass
+
+
+def validate_trial(ctx, study: optuna.Study, trial: optuna.trial.FrozenTrial, *, steps: int, progress: bool = True) -> dict:
+    """Rebuild a trial's child, fine-tune it ``steps`` steps, score it on the whole val split."""
+    knobs = trial.user_attrs.get("knobs")
+    if knobs is None:
+        raise ConfigError(f"trial {trial.number} has no recorded knobs; it cannot be rebuilt")
+    child, arch = ctx.pruner.prune(knobs)
+    if json.loads(trial.user_attrs["arch"]) != arch:
+        raise ConfigError(f"trial {trial.number}: rebuilding gives another architecture; was the parent changed?")
+    settings = ProxySettings(steps=steps, sequences=len(ctx.val_sequences), distill=ctx.settings.distill,
+                             seed=int(trial.user_attrs.get("seed", 0)))
+    scored = proxy_score(ctx.family, child, train_sequences=ctx.train_sequences, val_sequences=ctx.val_sequences,
+                         settings=settings, parent=ctx.pruner.parent, progress=progress)
+    out = child_dir(ctx.settings.run_dir, trial.number)
+    save_safetensors(child.state_dict(), out / "model.safetensors", metadata={"arch": json.dumps(arch)})
+    result = {"full_ao": scored.ao, "full_sr50": scored.sr50, "full_sr75": scored.sr75, "steps": steps,
+              "sequences": len(ctx.val_sequences), "weights": str(out / "model.safetensors")}
+    _record(study, trial.number, result)
+    return result
+
+
+def select_for_validation(study: optuna.Study, max_children: int | None) -> list[optuna.trial.FrozenTrial]:
+    front = pareto(study)
+    front.sort(key=lambda t: -t.values[0])
+    return front[:max_children] if max_children else front
+
+
+def best_trial(study: optuna.Study) -> int | None:
+    """Highest full-validation AO among feasible trials."""
+    valid = validations(study)
+    candidates = [(v["full_ao"], n) for n, v in valid.items()
+                  if n < len(study.trials) and feasible(study.trials[n]) and math.isfinite(v["full_ao"])]
+    return max(candidates)[1] if candidates else None
+
+
+def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int | None = 3, steps: int = 150,
+                 ctx=None, progress: bool = True) -> int | None:
+    """Validate the Pareto set (or the given trial numbers); print the table, write pareto.png."""
+    info = open_run(run_dir)
+    study = info.study
+    if ctx is None:
+        from autoprune.search.runner import build_context, settings_from_meta
+
+        ctx = build_context(settings_from_meta(info.settings), progress=progress)
+    chosen = [study.trials[n] for n in trials] if trials else select_for_validation(study, max_children)
+    for t in chosen:
+        if t.state != optuna.trial.TrialState.COMPLETE:
+            raise ConfigError(f"trial {t.number} is {t.state.name.lower()}, not complete; choose a completed trial")
+        console.print(f"validating trial {t.number} ({t.values[1]:.1f} {ctx.settings.budget.unit}, proxy AO {t.values[0]:.3f})",
+                      highlight=False)
+        validate_trial(ctx, study, t, steps=steps, progress=progress)
+    study = open_run(run_dir).study  # re-read the recorded results
+    console.print(pareto_table(study, unit=ctx.settings.budget.unit))
+    plot_pareto(study, Path(info.run_dir) / "pareto.png", unit=ctx.settings.budget.unit, budget=ctx.settings.budget_value)
+    return best_trial(study)
+
+
+def pareto_table(study: optuna.Study, *, unit: str) -> Table:
+    valid = validations(study)
+    best = best_trial(study)
+    table = Table(title=f"Pareto set of {study.study_name} (within budget)")
+    for col in ("trial", unit, "init MFLOPs", "params (M)", "latency (ms)", "proxy AO", "full AO", "SR0.50", "SR0.75"):
+        table.add_column(col, justify="right")
+    for t in pareto(study):
+        v = valid.get(t.number, {})
+        ua = t.user_attrs
+        mark = " *" if t.number == best else ""
+        table.add_row(
+            f"{t.number}{mark}", f"{t.values[1]:.2f}", f"{ua.get('init_mflops', float('nan')):.1f}",
+            f"{ua.get('params_m', float('nan')):.3f}", f"{ua.get('latency_ms', float('nan')):.2f}", f"{t.values[0]:.3f}",
+            f"{v['full_ao']:.3f}" if v else "-", f"{v['full_sr50']:.3f}" if v else "-", f"{v['full_sr75']:.3f}" if v else "-",
+        )
+    table.caption = "* the chosen child (highest full-validation AO); FLOPs are multiply-accumulates (MACs)"
+    return table
+
+
+def plot_pareto(study: optuna.Study, path: Path, *, unit: str, budget: float) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.values]
+    front = pareto(study)
+    valid = validations(study)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    ax.scatter([t.values[1] for t in done], [t.values[0] for t in done], s=14, c="0.7", label="trials (proxy AO)")
+    ax.plot([t.values[1] for t in front], [t.values[0] for t in front], "o-", c="tab:blue", label="Pareto set (proxy AO)")
+    full = [(t.values[1], valid[t.number]["full_ao"]) for t in front if t.number in valid]
+    if full:
+        ax.scatter(*zip(*full), marker="*", s=120, c="tab:red", zorder=3, label="full-validation AO")
+    ax.axvline(budget, ls="--", c="k", lw=1, label="budget")
+    ax.set_xlabel(f"per-frame cost ({unit})")
+    ax.set_ylabel("AO")
+    ax.set_title(study.study_name)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
