@@ -191,6 +191,13 @@ class TrackerFamily(ABC):
         """Every residual block of this record (``Block`` list); none by default."""
         return []
 
+    def gate_points(self, arch: Mapping[str, Any]) -> list:
+        """Where learned gates apply (``GatePoint`` list: attention q/k/v, MLP hidden units).
+
+        Groups without a gate point are sparsified through their BatchNorm scales, if any.
+        """
+        return []
+
     def child_arch(self, arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: set[str]) -> Arch:
         """The record of a child keeping ``counts[group]`` units per group and without ``drop_blocks``."""
         raise ConfigError(f"tracker {self.name!r} does not declare prunable groups")

@@ -74,3 +74,21 @@ class Selection:
 
     def counts(self) -> dict[str, int]:
         return {name: len(idx) for name, idx in self.keep.items()}
+
+
+@dataclass(frozen=True)
+class GatePoint:
+    """Where learned gates of a group multiply activations: the output of ``module``.
+
+    The output's last dimension holds ``chunks`` parts (q, k, v: 3) that each index all of
+    the group's units; channel-wise gates (one per channel of each unit, as the paper's
+    head x channel gates) are averaged per unit when scoring.
+    """
+
+    group: str
+    module: str
+    chunks: int = 1
+    channel_dim: int = -1
+    # Parameters (key, dim) the trained gate is multiplied into afterwards, so the child
+    # computes exactly what was trained (e.g. qkv weight/bias rows, or fc2's input columns).
+    fold: tuple[tuple[str, int], ...] = ()
