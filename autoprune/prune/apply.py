@@ -99,6 +99,27 @@ def slice_state(state: Mapping[str, torch.Tensor], groups: list[UnitGroup], bloc
     return child
 
 
+def build_with_state(family, arch: dict, state: Mapping[str, torch.Tensor], *, source: str):
+    """``family.build(arch)`` holding ``state``, strictly.
+
+    Built on the meta device first (no random initialisation of a network whose every
+    weight is overwritten: the slow part for full-size children); falls back to a normal
+    build when the model keeps tensors outside its state dict.
+    """
+    with torch.device("meta"):
+        child = family.build(arch)
+    from autoprune.checkpoint import describe_mismatch
+
+    problem = describe_mismatch(child.state_dict(), state)
+    if problem:
+        raise ConfigError(f"{source} does not fit its record: {problem}")
+    child.load_state_dict(state, strict=True, assign=True)
+    if any(t.is_meta for t in list(child.parameters()) + list(child.buffers())):
+        child = family.build(arch)
+        load_strict(child, state, source=source)
+    return child.eval()
+
+
 def apply(
     parent,
     config: PruneConfig,
@@ -119,7 +140,5 @@ def apply(
     source = importance.prepare(family, parent, batches)
     selection = select(config, groups, blocks, importance.unit_scores(source, groups), importance.block_scores(source, blocks))
     child_arch = family.validate_arch(family.child_arch(arch, selection.counts(), selection.drop_blocks))
-    child = family.build(child_arch)
-    load_strict(child, slice_state(parent.state_dict(), groups, blocks, selection), source=f"pruned {family.name} child")
-    child.eval()
-    return child, child_arch
+    state = slice_state(parent.state_dict(), groups, blocks, selection)
+    return build_with_state(family, child_arch, state, source=f"pruned {family.name} child"), child_arch

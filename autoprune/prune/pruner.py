@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from autoprune.checkpoint import load_strict
-from autoprune.prune.apply import PruneConfig, family_of, select, slice_state
+from autoprune.prune.apply import PruneConfig, build_with_state, family_of, select, slice_state
 from autoprune.prune.importance import Importance, Magnitude
 from autoprune.prune.space import BoundSpace, SearchSpace, bind
 
@@ -47,11 +46,8 @@ class Pruner:
         """The child (a plain family model) and its record."""
         plan = self.plan(values)
         arch = self.family.validate_arch(plan.arch)
-        child = self.family.build(arch)
-        load_strict(child, slice_state(self.parent.state_dict(), self.groups, self.blocks, plan.selection),
-                    source=f"pruned {self.family.name} child")
-        child.eval()
-        return child, arch
+        state = slice_state(self.parent.state_dict(), self.groups, self.blocks, plan.selection)
+        return build_with_state(self.family, arch, state, source=f"pruned {self.family.name} child"), arch
 
     def project(self, values: Mapping[str, float], budget: float, metric: Callable[[dict], float], *, iterations: int = 30) -> tuple[dict[str, float], float]:
         """Scale every width ratio by one factor so ``metric(child arch)`` lands just under ``budget``.

@@ -55,7 +55,7 @@ class SearchSettings:
     distill: float = 0.0
     parent_steps: int = DEFAULT_PARENT_STEPS
     validate_steps: int = 150
-    validate_max: int = 3
+    validate_max: int = 3  # 0: skip validation (and export)
     export: bool = True
     ray_address: str | None = None
     command: str = field(default_factory=lambda: "autoprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
@@ -139,8 +139,8 @@ def make_objective(ctx: Context, *, on_step=None) -> Objective:
                      sampler_name=s.sampler, seed=s.seed, trial_timeout=s.trial_timeout, on_step=on_step)
 
 
-def open_study(s: SearchSettings) -> optuna.Study:
-    storage = storage_for(s.run_dir, s.storage)
+def open_study(s: SearchSettings, *, heartbeat: bool = True) -> optuna.Study:
+    storage = storage_for(s.run_dir, s.storage, heartbeat=heartbeat)
     study = optuna.create_study(study_name=s.name, storage=storage, sampler=make_sampler(s.sampler, seed=s.seed),
                                 directions=list(DIRECTIONS), load_if_exists=True)
     return study
@@ -226,10 +226,13 @@ def search(s: SearchSettings, *, progress: bool = True) -> dict:
                 p.join()
     else:
         optimize(ctx, study, progress=progress)
+    summary = {"run_dir": str(s.run_dir), "best_trial": None}
+    if s.validate_max <= 0:
+        return summary
     from autoprune.validate import validate_run
 
     best = validate_run(s.run_dir, max_children=s.validate_max, steps=s.validate_steps, ctx=ctx, progress=progress)
-    summary = {"run_dir": str(s.run_dir), "best_trial": best}
+    summary["best_trial"] = best
     if s.export and best is not None:
         from autoprune.export import export_trial
 

@@ -28,9 +28,11 @@ def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
         path = Path(url[len("journal:"):]).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    kwargs = {"heartbeat_interval": 5, "grace_period": 20} if heartbeat else {}
-    # A killed worker's RUNNING trial is failed by the heartbeat check and re-queued below.
-    kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(max_retry=1)
+    kwargs = {}
+    if heartbeat:
+        # A killed worker's RUNNING trial is failed by the heartbeat check and re-queued once.
+        kwargs = {"heartbeat_interval": 5, "grace_period": 20,
+                  "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=1)}
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
     except Exception as exc:  # sqlalchemy raises many types for a bad URL or an unreachable server

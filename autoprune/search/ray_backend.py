@@ -1,0 +1,92 @@
+"""Ray Tune backend: trials as Ray tasks (one CPU each, a GPU where present), Optuna choosing
+configurations in the shared study storage, ASHA stopping poor fine-tunes early.
+
+Each Ray trial asks the Optuna study for a trial, runs the same :class:`Objective` as the
+local backend (reporting the fine-tune loss every step for ASHA) and tells the result.
+Trials ASHA stops are marked PRUNED, so they never enter the Pareto set.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import optuna
+
+from autoprune.errors import ConfigError
+from autoprune.progress import console
+from autoprune.search.study import finished
+
+STOPPED_KEY = "stopped_by"
+
+
+def _ray_trial(config: dict, settings) -> None:
+    import torch
+    from ray import tune
+
+    from autoprune.search.runner import build_context, make_objective, open_study
+
+    torch.set_num_threads(1)
+    ctx = build_context(settings, progress=False)
+    study = open_study(settings, heartbeat=False)
+    trial = study.ask()
+    trial.set_user_attr("backend", "ray")
+
+    def on_step(_trial, step: int, loss: float) -> None:
+        tune.report({"loss": loss, "step": step, "optuna_trial": trial.number})
+
+    objective = make_objective(ctx, on_step=on_step)
+    try:
+        values = objective(trial)
+    except Exception:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    study.tell(trial, list(values))
+    tune.report({"loss": float(trial.user_attrs.get("loss", {}).get("loss_last", 0.0)), "step": settings.proxy_steps + 1,
+                 "optuna_trial": trial.number, "proxy_ao": values[0], "cost": values[1]})
+
+
+def run_ray(settings, study: optuna.Study) -> None:
+    try:
+        import ray
+        from ray import tune
+        from ray.tune.schedulers import ASHAScheduler
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray Tune: pip install 'autoprune[ray]'") from None
+    remaining = settings.trials - finished(study)
+    if remaining <= 0:
+        return
+    import torch
+
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, ignore_reinit_error=True, log_to_driver=False)
+    else:
+        ray.init(num_cpus=settings.workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+                 runtime_env={"env_vars": {"AUTOPRUNE_CACHE": os.environ.get("AUTOPRUNE_CACHE", "")}} if os.environ.get("AUTOPRUNE_CACHE") else None)
+    gpu = 1 if torch.cuda.is_available() and settings.device != "cpu" else 0
+    trainable = tune.with_resources(tune.with_parameters(_ray_trial, settings=settings), {"cpu": 1, "gpu": gpu})
+    grace = max(1, settings.proxy_steps // 3)
+    scheduler = ASHAScheduler(time_attr="step", metric="loss", mode="min", max_t=settings.proxy_steps + 1,
+                              grace_period=grace, reduction_factor=2)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(num_samples=remaining, max_concurrent_trials=settings.workers, scheduler=scheduler),
+        run_config=tune.RunConfig(storage_path=str(Path(settings.run_dir, "ray").resolve()), name="tune", verbose=0),
+    )
+    console.print(f"Ray Tune: {remaining} trials on {settings.workers} workers, ASHA on the fine-tune loss")
+    results = tuner.fit()
+    _mark_stopped(study, results)
+    if not settings.ray_address:
+        ray.shutdown()
+
+
+def _mark_stopped(study: optuna.Study, results) -> None:
+    """Trials ASHA stopped are still RUNNING in the study: mark them PRUNED."""
+    for result in results:
+        metrics = result.metrics or {}
+        number = metrics.get("optuna_trial")
+        if number is None or "proxy_ao" in metrics:
+            continue
+        trial = study.trials[int(number)]
+        if trial.state == optuna.trial.TrialState.RUNNING:
+            study._storage.set_trial_user_attr(trial._trial_id, STOPPED_KEY, "asha")
+            study.tell(int(number), state=optuna.trial.TrialState.PRUNED)

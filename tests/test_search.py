@@ -1,0 +1,85 @@
+"""The search end to end at tiny scale: real storage, real pruning, real fine-tunes and tracking."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from autoprune.errors import BudgetError, ConfigError
+from autoprune.search.runner import SearchSettings, search
+from autoprune.search.study import feasible, finished, open_run
+
+
+def settings(tmp_path: Path, **kw) -> SearchSettings:
+    base = dict(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=3, proxy_steps=2,
+                proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, runs_dir=str(tmp_path / "runs"),
+                seed=0, command="autoprune search (test)")
+    base.update(kw)
+    return SearchSettings(**base)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+@pytest.mark.slow
+def test_search_validates_exports_and_resumes(tmp_path):
+    s = settings(tmp_path)
+    summary = search(s, progress=False)
+    info = open_run(summary["run_dir"])
+    study = info.study
+    assert finished(study) == 3
+    for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        for key in ("proxy_ao", "frame_mflops", "init_mflops", "params_m", "arch", "seed", "knobs", "loss"):
+            assert key in t.user_attrs, key
+        assert feasible(t) and t.values[1] <= 25.0
+        assert t.values[1] >= 0.5 * 25.0  # projection fills the budget
+    assert (Path(summary["run_dir"]) / "pareto.png").stat().st_size > 1000
+    export = Path(summary["export"])
+    manifest = json.loads((export / "arch.json").read_text())
+    assert manifest["cost"]["frame_macs"] <= 25e6 and "full_ao" in manifest["metrics"]
+    # re-running the same command resumes to the requested count, never redoes trials
+    s2 = settings(tmp_path, trials=4, validate_max=0)
+    search(s2, progress=False)
+    assert finished(open_run(summary["run_dir"]).study) == 4
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random", "uniform"])
+def test_each_sampler_runs_within_budget(tmp_path, sampler):
+    s = settings(tmp_path, sampler=sampler, trials=2, validate_max=0, study_name=f"s-{sampler}")
+    search(s, progress=False)
+    study = open_run(Path(s.runs_dir) / f"s-{sampler}").study
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 2 and all(feasible(t) for t in done)
+    if sampler == "uniform":
+        assert all(set(t.params) == {"uniform_keep"} for t in done)
+
+
+def test_same_seed_same_trials(tmp_path):
+    a = settings(tmp_path / "a", sampler="random", trials=2, validate_max=0)
+    b = settings(tmp_path / "b", sampler="random", trials=2, validate_max=0)
+    search(a, progress=False)
+    search(b, progress=False)
+    ta = open_run(Path(a.runs_dir) / a.name).study.trials
+    tb = open_run(Path(b.runs_dir) / b.name).study.trials
+    assert [t.params for t in ta] == [t.params for t in tb]
+    assert [t.user_attrs["arch"] for t in ta] == [t.user_attrs["arch"] for t in tb]
+
+
+def test_budget_above_parent_or_below_smallest_child_is_refused(tmp_path):
+    with pytest.raises(BudgetError, match="not below the parent's 51.0"):
+        search(settings(tmp_path, budget_value=60.0), progress=False)
+    with pytest.raises(BudgetError, match="below the smallest child"):
+        search(settings(tmp_path, budget_value=0.01), progress=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("study.db"))
+
+
+def test_unknown_sampler_and_tracker(tmp_path):
+    with pytest.raises(ConfigError, match="valid samplers"):
+        search(settings(tmp_path, sampler="annealing"), progress=False)
+    with pytest.raises(ConfigError, match="valid trackers"):
+        search(settings(tmp_path, tracker="kcf"), progress=False)
