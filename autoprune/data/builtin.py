@@ -1,0 +1,83 @@
+"""Where the built-in dataset lives, and generating it once, safely, on first use.
+
+The cache folder is ``$AUTOPRUNE_CACHE`` if set, else ``~/.cache/autoprune``; the dataset
+is ``<cache>/builtin-v1-seed<seed>``. Generation writes into a temporary folder beside it
+and renames it into place, under a lock file, so concurrent callers (parallel trials,
+test workers) never see half a dataset and only one of them does the work.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from autoprune.data import synth
+
+DEFAULT_SPLITS = {"train": 24, "val": 8}
+RECORD = "autoprune-builtin.json"  # written last by synth.generate: marks a complete dataset
+
+
+def cache_dir() -> Path:
+    """The autoprune cache folder: ``$AUTOPRUNE_CACHE`` or ``~/.cache/autoprune``."""
+    return Path(os.environ.get("AUTOPRUNE_CACHE") or Path.home() / ".cache" / "autoprune").expanduser()
+
+
+def builtin_name(seed: int = 0, *, train: int = DEFAULT_SPLITS["train"], val: int = DEFAULT_SPLITS["val"]) -> str:
+    """Folder name of one built-in dataset version (sizes appear only when not the defaults)."""
+    name = f"builtin-v{synth.GENERATOR_VERSION}-seed{seed}"
+    if (train, val) != (DEFAULT_SPLITS["train"], DEFAULT_SPLITS["val"]):
+        name += f"-train{train}-val{val}"
+    return name
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    try:
+        import fcntl
+    except ImportError:  # no flock here: the rename below still keeps the result whole
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def builtin_root(
+    seed: int = 0,
+    *,
+    train: int = DEFAULT_SPLITS["train"],
+    val: int = DEFAULT_SPLITS["val"],
+    cache: str | os.PathLike | None = None,
+) -> Path:
+    """Root of the built-in GOT-10k-layout dataset (splits 'train' and 'val'), generated on first use.
+
+    Example: ``open_split(builtin_root(), "val")``.
+    """
+    base = Path(cache).expanduser() if cache else cache_dir()
+    target = base / builtin_name(seed, train=train, val=val)
+    if (target / RECORD).is_file():
+        return target
+    base.mkdir(parents=True, exist_ok=True)
+    with _locked(base / f".{target.name}.lock"):
+        if (target / RECORD).is_file():  # another process finished while we waited
+            return target
+        if target.exists():  # an incomplete leftover (no record): replace it
+            shutil.rmtree(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=base))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is plain shared data
+        try:
+            synth.generate(tmp, seed=seed, train=train, val=val)
+            try:
+                os.rename(tmp, target)
+            except OSError:
+                if not (target / RECORD).is_file():  # lost a race without a lock, yet no winner
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target
