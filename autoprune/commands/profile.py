@@ -1,15 +1,36 @@
-"""`autoprune profile`."""
+"""`autoprune profile`: per-stage / per-block FLOPs (MACs), params and latency of a tracker."""
 from __future__ import annotations
 
 import argparse
 
-from autoprune.commands._common import not_built
+from autoprune.commands._common import add_model_options, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.description = ("Per-frame FLOPs (MACs; template work cached at init reported apart), params and measured "
+                     "per-frame latency, per stage / block. FLOPs are multiply-accumulates, as in tracking papers.")
+    add_model_options(p)
+    p.add_argument("--export", help="an export directory written by `autoprune export` / `autoprune prune`")
+    p.add_argument("--no-latency", action="store_true", help="count only; skip timing")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads for latency (default 1)")
+    p.add_argument("--depth", type=positive_int, default=2, help="breakdown depth (1: stages, 2: blocks, ...)")
+    p.add_argument("--json", action="store_true", help="print the profile as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    not_built("profile")
-    return 2
+    from autoprune.cost import profile_table, tracker_cost
+    from autoprune.models import resolve
+    from autoprune.progress import console
+
+    if args.export:
+        from autoprune.export import load_model
+
+        family, model = load_model(args.export)
+    else:
+        family, model = resolve(args.tracker or "siamrpn", args.preset, args.checkpoint, args.weights, trust_pickle=args.trust_pickle)
+    cost = tracker_cost(family, model, latency=not args.no_latency, threads=args.threads, depth=args.depth)
+    if args.json:
+        print(cost.to_json())
+    else:
+        console.print(profile_table(cost, title=f"{family.name} {model.arch.get('preset', '')}".strip()))
+    return 0
