@@ -23,6 +23,7 @@ the expected form.
 from __future__ import annotations
 
 import fnmatch
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -169,7 +170,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
 
 def _round_keep(ratio: float, group: UnitGroup, multiple: int) -> int:
     multiple = max(multiple, group.multiple)
-    n = int(round(ratio * group.size / multiple)) * multiple
+    n = int(math.floor(ratio * group.size / multiple + 0.5)) * multiple
     n = max(n, multiple, group.min_keep)
     return min(n, group.size)
 

@@ -66,7 +66,7 @@ class Objective:
         trial.set_user_attr("seed", seed)
         values = self.sample(trial)
         projected, predicted = self.pruner.project(values, self.budget.value, self.metric)
-        trial.set_user_attr("knobs", {k: round(float(v), 6) for k, v in projected.items()})
+        trial.set_user_attr("knobs", {k: float(v) for k, v in projected.items()})  # exact: rebuilds must match
         set_constraint(trial, predicted / self.budget.value - 1.0)
         child, arch = self.pruner.prune(projected)
         cost = self.family.analytic_cost(arch)
@@ -105,4 +105,4 @@ class Objective:
             from autoprune.cost import tracker_latency
         except ImportError:
             return float("nan")
-        return float(tracker_latency(self.family, child, repeats=10).median_ms)
+        return float(tracker_latency(self.family, child, repeats=10, clock="cpu").median_ms)

@@ -118,17 +118,16 @@ def build_context(s: SearchSettings, *, progress: bool = True) -> Context:
 
         batches = pair_loader(train_sequences, family.crop_spec(parent.model.arch), batch_size=8, seed=s.seed)
     pruner = Pruner(parent.model, space, criterion, batches=batches)
-    metric = frame_mflops(family) if s.budget_kind == "mflops" else _latency_metric(family)
+    if s.budget_kind == "mflops":
+        metric = frame_mflops(family)
+    else:
+        from autoprune.search.latency_budget import fit_latency_model
+
+        metric, _ = fit_latency_model(pruner)
     parent_cost = metric(parent.model.arch)
     smallest = pruner.project(pruner.space.smallest(), 0.0, metric)[1]
     return Context(s, family, parent, pruner, train_sequences, val_sequences, metric, parent_cost, smallest,
                    parent_note=parent.description)
-
-
-def _latency_metric(family):
-    from autoprune.cost.predictor import latency_metric
-
-    return latency_metric(family)
 
 
 def make_objective(ctx: Context, *, on_step=None) -> Objective:

@@ -14,7 +14,7 @@ from autoprune.errors import ConfigError
 DIRECTIONS = ("maximize", "minimize")  # proxy AO up, per-frame cost down
 CONSTRAINTS_KEY = "constraints"  # the list form optuna-dashboard shows (Optuna still reads it)
 
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, multivariate TPE
 
 
 def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
@@ -32,11 +32,17 @@ def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
     if heartbeat:
         # A killed worker's RUNNING trial is failed by the heartbeat check and re-queued once.
         kwargs = {"heartbeat_interval": 5, "grace_period": 20,
-                  "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=1)}
+                  "heartbeat_stale_trial_callback": _retry_stale()}
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
     except Exception as exc:  # sqlalchemy raises many types for a bad URL or an unreachable server
         raise ConfigError(f"--storage {url}: cannot open ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def _retry_stale():
+    # Optuna >= 4.9 names it RetryHeartbeatStaleTrialCallback; older releases RetryFailedTrialCallback.
+    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+    return cls(max_retry=1)
 
 
 def set_constraint(trial: optuna.trial.BaseTrial, value: float) -> None:

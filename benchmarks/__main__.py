@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks._harness import _main
+
+sys.exit(_main())

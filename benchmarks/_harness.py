@@ -1,0 +1,78 @@
+"""Running benchmarks and writing their results as JSON + markdown."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine()}
+
+
+def markdown(name: str, result: dict) -> str:
+    lines = [f"# {result['title']}", "", f"Command: `{result['command']}`  ", f"Run time: {result['seconds']:.0f} s on "
+             f"{result['machine']['cpu_count']} CPU cores (torch {result['machine']['torch']}){' — quick mode' if result['quick'] else ''}", ""]
+    cols = result["columns"]
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "---|" * len(cols))
+    for row in result["rows"]:
+        lines.append("| " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
+    if result.get("goals"):
+        lines += ["", "## Goals", ""]
+        for goal in result["goals"]:
+            status = "met" if goal["met"] else "missed"
+            lines.append(f"- **{status}** — {goal['text']}: measured {goal['measured']}")
+    if result.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
+def run_benchmark(name: str, fn: Callable[[bool], dict], *, quick: bool, out_dir: Path = RESULTS) -> dict:
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    result = fn(quick)
+    result.update(seconds=time.perf_counter() - start, quick=quick, machine=machine(),
+                  command="python -m benchmarks " + ("--quick " if quick else "") + name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    (out_dir / f"{name}.md").write_text(markdown(name, result))
+    return result
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from benchmarks import suite
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="run autoprune's benchmarks")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(suite.BENCHMARKS)}")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness, not the numbers")
+    parser.add_argument("--out", default=str(RESULTS), help="results directory")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in suite.BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; valid: {', '.join(suite.BENCHMARKS)}")
+    for name in args.names or list(suite.BENCHMARKS):
+        result = run_benchmark(name, suite.BENCHMARKS[name], quick=args.quick, out_dir=Path(args.out))
+        print(markdown(name, result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

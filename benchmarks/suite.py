@@ -1,0 +1,145 @@
+"""The benchmarks: pruning overhead, latency efficiency, latency-model error, tracker speed."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+import trackers
+from autoprune.cost import count_macs, tracker_latency
+from autoprune.prune.importance import Random
+from autoprune.prune.pruner import Pruner
+from autoprune.prune.space import load_space
+
+FULL_SIZE = {"siamrpn": "r50", "ostrack": "vitb-256-ce", "stark": "s50"}
+
+
+def _families() -> list[str]:
+    return [n for n in ("siamrpn", "ostrack", "stark") if n in trackers.names()]
+
+
+def _random_values(pruner, rng: np.random.Generator) -> dict:
+    out = {}
+    for k in pruner.space.knobs:
+        if k.is_depth:
+            top = min(int(k.high), pruner.space.containers[k.name])
+            out[k.name] = int(rng.integers(min(int(k.low), top), top + 1))
+        else:
+            out[k.name] = float(rng.uniform(k.low, k.high))
+    return out
+
+
+def prune_overhead(quick: bool) -> dict:
+    """Per-trial work outside training for full-size parents: prune a child + its cost."""
+    rows, goals = [], []
+    for name in _families():
+        family = trackers.get(name)
+        preset = family.default_preset if quick else FULL_SIZE[name]
+        parent = family.create(preset).eval()
+        start = time.perf_counter()
+        pruner = Pruner(parent, load_space(name), Random(0))
+        setup = time.perf_counter() - start
+        rng = np.random.default_rng(0)
+        times, counted = [], []
+        for _ in range(2 if quick else 5):
+            values = _random_values(pruner, rng)
+            t0 = time.perf_counter()
+            budget = 0.5 * family.analytic_cost(parent.arch)["frame_macs"] / 1e6
+            values, _ = pruner.project(values, budget, lambda a: family.analytic_cost(a)["frame_macs"] / 1e6)
+            child, arch = pruner.prune(values)
+            cost = family.analytic_cost(arch)
+            times.append(time.perf_counter() - t0)
+            t1 = time.perf_counter()
+            z, x = family.example_inputs(arch)
+            with torch.inference_mode():
+                cache = child.template(z)
+                macs = count_macs(child.track, cache, x)
+            counted.append(time.perf_counter() - t1)
+            assert int(macs) == cost["frame_macs"], (name, int(macs), cost["frame_macs"])
+        worst = max(times)
+        rows.append({"family": name, "parent": preset, "scoring once (s)": setup, "project+prune+cost median (s)": float(np.median(times)),
+                     "worst (s)": worst, "dispatch count, optional (s)": float(np.median(counted))})
+        goals.append({"text": f"{name}/{preset}: project + prune + cost ≤ 2 s", "measured": f"{worst:.2f} s", "met": worst <= 2.0})
+    return {"title": "Search overhead: per-trial work outside training", "rows": rows, "goals": goals,
+            "columns": ["family", "parent", "scoring once (s)", "project+prune+cost median (s)", "worst (s)", "dispatch count, optional (s)"],
+            "notes": ["Importance scores are computed once per search ('scoring once'); every trial then projects to the "
+                      "budget (bisection over the analytic cost), slices the parent's tensors and builds the child.",
+                      "The analytic per-frame MACs equal the dispatch-level count for every child here (asserted)."]}
+
+
+def latency_efficiency(quick: bool) -> dict:
+    """Measured speed-up / MACs reduction of children at 50 / 25 / 10 % of the parent's MACs."""
+    rows, goals = [], []
+    for name in _families():
+        family = trackers.get(name)
+        parent = family.create(family.default_preset).eval()
+        pruner = Pruner(parent, load_space(name))
+        base_macs = family.analytic_cost(parent.arch)["frame_macs"]
+        base_ms = tracker_latency(family, parent, repeats=10 if quick else 40, clock="cpu").median_ms
+        for target in (0.5, 0.25, 0.1):
+            values, _ = pruner.project(pruner.space.full(), target * base_macs, lambda a: family.analytic_cost(a)["frame_macs"])
+            child, arch = pruner.prune(values)
+            macs = family.analytic_cost(arch)["frame_macs"]
+            ms = tracker_latency(family, child, repeats=10 if quick else 40, clock="cpu").median_ms
+            ratio = (base_ms / ms) / (base_macs / macs)
+            rows.append({"family": name, "parent": family.default_preset, "budget": f"{target:.0%}", "MMACs": macs / 1e6,
+                         "parent MMACs": base_macs / 1e6, "ms": ms, "parent ms": base_ms, "speed-up": base_ms / ms,
+                         "MACs reduction": base_macs / macs, "efficiency": ratio})
+            goals.append({"text": f"{name} at {target:.0%}: speed-up / MACs reduction ≥ 0.7", "measured": f"{ratio:.2f}", "met": ratio >= 0.7})
+    return {"title": "Latency efficiency on one CPU thread (batch 1, per-frame path)", "rows": rows, "goals": goals,
+            "columns": ["family", "parent", "budget", "MMACs", "ms", "speed-up", "MACs reduction", "efficiency"],
+            "notes": ["Children come from the default search space at one uniform keep ratio projected to the budget; "
+                      "parent and children measured side by side in one run."]}
+
+
+def latency_model(quick: bool) -> dict:
+    """Error of the fitted latency model behind --budget-ms on held-out random children."""
+    from autoprune.search.latency_budget import fit_latency_model
+
+    rows, goals = [], []
+    for name in _families():
+        family = trackers.get(name)
+        parent = family.create(family.default_preset).eval()
+        pruner = Pruner(parent, load_space(name))
+        metric, details = fit_latency_model(pruner, repeats=10 if quick else 30)
+        rng = np.random.default_rng(1)
+        errors = []
+        for _ in range(3 if quick else 12):
+            child, arch = pruner.prune(_random_values(pruner, rng))
+            measured = tracker_latency(family, child, repeats=10 if quick else 30, clock="cpu").median_ms
+            errors.append(abs(metric(arch) - measured) / measured)
+        mape = float(np.mean(errors))
+        rows.append({"family": name, "parent": family.default_preset, "fit points": len(details["ms"]),
+                     "held-out children": len(errors), "MAPE": mape, "fit MAPE": details["fit_mape"]})
+        goals.append({"text": f"{name}: held-out MAPE ≤ 10 %", "measured": f"{mape:.1%}", "met": mape <= 0.10})
+    return {"title": "Latency model (--budget-ms) error on held-out random children", "rows": rows, "goals": goals,
+            "columns": ["family", "parent", "fit points", "held-out children", "MAPE", "fit MAPE"], "notes": []}
+
+
+def tracker_speed(quick: bool) -> dict:
+    """End-to-end FPS (crop + network + post-processing) on one core, dense presets."""
+    from autoprune.data import builtin_root, open_split
+    from autoprune.eval import evaluate
+
+    seqs = open_split(builtin_root(), "val")[: 1 if quick else 4]
+    rows = []
+    for name in _families():
+        family = trackers.get(name)
+        for preset in [p for p, spec in family.presets.items() if not spec.official]:
+            model = family.create(preset).eval()
+            result = evaluate(family.make_tracker(model), seqs, progress=False)
+            cost = family.analytic_cost(model.arch)
+            rows.append({"family": name, "preset": preset, "MMACs": cost["frame_macs"] / 1e6,
+                         "params (M)": cost["params"] / 1e6, "FPS": result.fps,
+                         "network ms": tracker_latency(family, model, repeats=10 if quick else 30, clock="cpu").median_ms})
+    return {"title": "Tracker speed on one CPU thread (untrained weights; speed only)", "rows": rows, "goals": [],
+            "columns": ["family", "preset", "MMACs", "params (M)", "network ms", "FPS"], "notes": []}
+
+
+BENCHMARKS = {
+    "prune_overhead": prune_overhead,
+    "latency_efficiency": latency_efficiency,
+    "latency_model": latency_model,
+    "tracker_speed": tracker_speed,
+}
