@@ -81,8 +81,15 @@ class _SparseFamily:
 
     def make_optimizer(self, model, *, steps, lr=None):
         optimizer, scheduler = self._family.make_optimizer(model, steps=steps, lr=lr)
-        optimizer.add_param_group({"params": list(self._gates.parameters()), "lr": optimizer.param_groups[0]["lr"],
-                                   "weight_decay": 0.0})
+        gates = list(self._gates.parameters())
+        if gates:
+            lr0 = optimizer.param_groups[-1]["lr"]
+            optimizer.add_param_group({"params": gates, "lr": lr0, "weight_decay": 0.0})
+            if scheduler is not None:  # the schedule was built for the family's groups: extend it
+                scheduler.base_lrs.append(getattr(scheduler, "base_lrs", [lr0])[-1])
+                if hasattr(scheduler, "lr_lambdas"):
+                    scheduler.lr_lambdas.append(scheduler.lr_lambdas[-1])
+                optimizer.param_groups[-1].setdefault("initial_lr", scheduler.base_lrs[-1])
         return optimizer, scheduler
 
     def loss(self, model, batch):
@@ -93,7 +100,7 @@ class _SparseFamily:
         state = dict(model.named_parameters())
         bn = sum((state[k].abs().sum() for k in self._bn_keys), torch.zeros(()))
         sparse = w_attn * attn + w_mlp * other + w_bn * bn
-        return loss + sparse, {**parts, "sparsity": float(sparse)}
+        return loss + sparse, {**parts, "sparsity": float(sparse.detach())}
 
 
 def _unit_gate_scores(gates: _Gates, groups: Mapping[str, UnitGroup]) -> dict[str, torch.Tensor]:
