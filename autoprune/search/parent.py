@@ -25,12 +25,46 @@ class Parent:
     source: str  # checkpoint path or cached weights
 
 
+def shipped_parent(family, model) -> Parent | None:
+    """A demo parent trained on the built-in dataset that ships with the family, if any.
+
+    ``trackers/<family>/weights/<preset>-builtin.safetensors`` carries its record and the
+    command that made it in its metadata; it is used only when the record matches.
+    """
+    from importlib import resources
+
+    preset = next((n for n in family.presets if family.arch(n) == model.arch), None)
+    if preset is None:
+        return None
+    try:
+        ref = resources.files(f"trackers.{family.name}").joinpath("weights", f"{preset}-builtin.safetensors")
+        if not ref.is_file():
+            return None
+    except (ModuleNotFoundError, FileNotFoundError):
+        return None
+    from safetensors import safe_open
+
+    with resources.as_file(ref) as path:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if json.loads(meta.get("arch", "null")) != model.arch:
+            return None
+        model.load_state_dict(read_state_dict(path))
+    note = (f"parent: {family.name}/{preset} trained on the built-in dataset ({meta.get('summary', 'shipped demo weights')}; "
+            f"made by `{meta.get('command', 'autoprune train')}`) — a demo parent; pass --checkpoint to prune your own tracker")
+    return Parent(model.eval(), note, f"shipped:{family.name}/{preset}")
+
+
 def prepare_parent(family, *, preset: str | None, checkpoint: str | None, data_root: Path, builtin: bool,
                    steps: int = DEFAULT_PARENT_STEPS, seed: int = 0, trust_pickle: bool = False, progress: bool = True) -> Parent:
     preset = preset or (family.official_preset if checkpoint else family.default_preset)
     model = family.create(preset, checkpoint=checkpoint, trust_pickle=trust_pickle)
     if checkpoint:
         return Parent(model.eval(), f"parent: {family.name}/{preset} with weights from {checkpoint}", str(checkpoint))
+    if builtin:
+        shipped = shipped_parent(family, model)
+        if shipped is not None:
+            return shipped
     key = hashlib.sha256(json.dumps([model.arch, str(Path(data_root).resolve()), steps, seed], sort_keys=True).encode()).hexdigest()[:12]
     weights = cache_dir("parents") / f"{family.name}-{preset}-{key}.safetensors"
     where = "the built-in dataset" if builtin else str(data_root)
