@@ -41,42 +41,45 @@ def test_debug_shows_traceback():
     assert "Traceback" in proc.stderr
 
 
-def test_bad_number_is_rejected_by_parser():
-    proc = run_cli("train", "--steps", "-3")
-    assert proc.returncode == 2
-    assert "--steps" in proc.stderr and "positive whole number" in proc.stderr
+def test_bad_number_is_rejected_by_parser(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--steps", "-3"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--steps" in err and "positive whole number" in err
 
 
-def test_data_synth_refuses_existing_output_and_writes_got10k_layout(tmp_path):
+def test_data_synth_refuses_existing_output_and_writes_got10k_layout(tmp_path, capsys):
     out = tmp_path / "synth"
-    proc = run_cli("data", "synth", "--out", str(out), "--train", "1", "--val", "1", "--seed", "3")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["data", "synth", "--out", str(out), "--train", "1", "--val", "1", "--seed", "3"]) == 0
     assert (out / "val" / "list.txt").is_file() and (out / "train" / "list.txt").is_file()
-    again = run_cli("data", "synth", "--out", str(out), "--train", "1", "--val", "1")
-    assert again.returncode == 2 and "--force" in again.stderr
+    capsys.readouterr()
+    assert main(["data", "synth", "--out", str(out), "--train", "1", "--val", "1"]) == 2
+    assert "--force" in capsys.readouterr().err
 
 
-def test_data_check_names_the_bad_file_and_line(tmp_path):
+def test_data_check_names_the_bad_file_and_line(tmp_path, capsys):
     out = tmp_path / "synth"
-    assert run_cli("data", "synth", "--out", str(out), "--train", "0", "--val", "1").returncode == 0
+    assert main(["data", "synth", "--out", str(out), "--train", "0", "--val", "1"]) == 0
     seq = (out / "val" / "list.txt").read_text().split()[0]
     gt = out / "val" / seq / "groundtruth.txt"
     lines = gt.read_text().splitlines()
     lines[2] = "12,oops,3"
     gt.write_text("\n".join(lines) + "\n")
-    proc = run_cli("data", "check", str(out), "--split", "val")
-    assert proc.returncode == 2
-    assert "groundtruth.txt" in proc.stderr and ":3" in proc.stderr
-    missing = run_cli("data", "info", str(tmp_path / "nope"))
-    assert missing.returncode == 2 and "nope" in missing.stderr
+    capsys.readouterr()
+    assert main(["data", "check", str(out), "--split", "val"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "groundtruth.txt" in err and ":3" in err
+    assert main(["data", "info", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
 
 
-def test_evaluate_static_baseline_json(tmp_path):
+def test_evaluate_static_baseline_json(tmp_path, capsys):
     out = tmp_path / "synth"
-    assert run_cli("data", "synth", "--out", str(out), "--train", "0", "--val", "2").returncode == 0
-    proc = run_cli("evaluate", "--baseline", "static", "--data", str(out), "--json")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["data", "synth", "--out", str(out), "--train", "0", "--val", "2"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--baseline", "static", "--data", str(out), "--json"]) == 0
     import json
 
-    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= metrics["ao"] <= 1 and set(metrics) >= {"ao", "sr50", "sr75", "auc", "precision", "fps"}

@@ -157,7 +157,9 @@ def sparsity_train(
     points = list(family.gate_points(model.arch)) if hasattr(family, "gate_points") else []
     gated = {p.group for p in points}
     bn_groups = [g for g in groups.values() if g.name not in gated and any(m.kind == "bn_scale" for m in g.members)]
-    bn_keys = sorted({m.key for g in bn_groups for m in g.members if m.kind == "bn_scale"})
+    trainable = {k for k, p in model.named_parameters() if p.requires_grad}
+    # frozen BatchNorm (buffers, or parameters not trained) cannot be sparsified; its scales still rank units
+    bn_keys = sorted({m.key for g in bn_groups for m in g.members if m.kind == "bn_scale"} & trainable)
     gates = _Gates(model, points, groups)
     sparse = _SparseFamily(family, gates, bn_keys, w_attn=w_attn, w_mlp=w_mlp, w_bn=w_bn)
     try:
