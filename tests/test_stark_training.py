@@ -1,0 +1,117 @@
+"""STARK training recipe and tracking loop: loss, optimizer, real steps, geometry, accuracy."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import trackers
+from autoprune.data import builtin_root, open_split
+from autoprune.data.pairs import pair_loader
+from autoprune.errors import ConfigError
+from autoprune.geometry import box_in_crop
+from autoprune.train import train
+from trackers.stark.loss import box_loss, giou
+from trackers.stark.tracker import StarkTracker
+
+FAMILY = trackers.get("stark")
+
+
+def test_box_loss_on_hand_made_boxes():
+    target = torch.tensor([[0.2, 0.2, 0.6, 0.6]])
+    loss, parts = box_loss(target.clone(), target)
+    assert loss.item() == pytest.approx(0.0, abs=1e-5) and parts["iou"] == pytest.approx(1.0)
+    half = torch.tensor([[0.2, 0.2, 0.4, 0.6]])  # half the target: IoU 0.5, enclosing box = target
+    loss, parts = box_loss(half, target)
+    assert parts["iou"] == pytest.approx(0.5) and parts["giou"] == pytest.approx(0.5)
+    assert parts["l1"] == pytest.approx(0.05) and loss.item() == pytest.approx(2 * 0.5 + 5 * 0.05)
+    swapped = torch.tensor([[0.6, 0.6, 0.2, 0.2]], requires_grad=True)  # corners crossed: empty box
+    g, iou = giou(swapped, target)
+    assert iou.item() == 0.0 and torch.isfinite(g).all()
+    (1 - g).sum().backward()
+    assert torch.isfinite(swapped.grad).all()
+
+
+def test_family_loss_on_a_hand_made_batch():
+    torch.manual_seed(0)
+    model = FAMILY.create("tiny")
+    batch = {
+        "template": torch.rand(2, 3, 64, 64) * 255,
+        "search": torch.rand(2, 3, 128, 128) * 255,
+        "template_box": torch.tensor([[16.0, 16.0, 48.0, 48.0]] * 2),
+        "search_box": torch.tensor([[40.0, 50.0, 70.0, 90.0], [-5.0, 10.0, 30.0, 140.0]]),  # 2nd leaves the crop
+    }
+    FAMILY.train_mode(model)
+    loss, parts = FAMILY.loss(model, batch)
+    assert loss.ndim == 0 and torch.isfinite(loss) and set(parts) == {"giou", "l1", "iou"}
+    loss.backward()
+    assert model.box_head.conv1_tl[0].weight.grad is not None
+    assert model.backbone[0].body.layer1[0].conv1.weight.grad is None  # frozen with conv1
+
+
+def test_optimizer_follows_stark_recipe():
+    model = FAMILY.create("tiny")
+    optimizer, scheduler = FAMILY.make_optimizer(model, steps=100)
+    assert isinstance(optimizer, torch.optim.AdamW) and FAMILY.grad_clip == 0.1
+    rest, trunk = optimizer.param_groups
+    assert rest["lr"] == pytest.approx(1e-4) and trunk["lr"] == pytest.approx(1e-5)
+    assert rest["weight_decay"] == pytest.approx(1e-4)
+    trunk_ids = {id(p) for p in trunk["params"]}
+    body = model.backbone[0].body
+    assert id(body.layer2[0].conv1.weight) in trunk_ids and id(body.conv1.weight) not in trunk_ids
+    assert not body.conv1.weight.requires_grad and not any(p.requires_grad for p in body.layer1.parameters())
+    for _ in range(80):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)  # step decay at 80 % of the run
+
+
+def test_loss_decreases_over_real_steps():
+    torch.manual_seed(0)
+    model = FAMILY.create("tiny")
+    sequences = open_split(builtin_root(), "train")
+    batch = next(pair_loader(sequences, FAMILY.crop_spec(model.arch), batch_size=8, seed=3))
+    result = train(FAMILY, model, itertools.repeat(batch), steps=20, lr=1e-3, progress=False)
+    assert result.steps == 20
+    assert sum(result.losses[-3:]) / 3 < 0.8 * sum(result.losses[:3]) / 3
+
+
+def test_tracker_maps_the_crop_back_to_the_image():
+    truth, center, side = [100.0, 50.0, 40.0, 30.0], (130.0, 70.0), 250.0
+    normalised = box_in_crop(truth, center, side, 128) / 128
+    assert np.allclose(StarkTracker.locate(normalised, center, side), truth)
+
+
+def test_tracker_caches_the_template_and_checks_settings():
+    torch.manual_seed(0)
+    model = FAMILY.create("tiny")
+    calls = []
+    model.backbone[0].register_forward_hook(lambda m, i, o: calls.append(i[0].shape[-1]))
+    seq = open_split(builtin_root(), "val")[0]
+    tracker = FAMILY.make_tracker(model)
+    tracker.init(seq.image(0), seq.boxes[0])
+    for i in range(1, 4):
+        box = tracker.update(seq.image(i))
+        assert box.shape == (4,) and np.isfinite(box).all()
+    assert calls == [64, 128, 128, 128]  # template once, then one search crop per frame
+    with pytest.raises(ConfigError, match="valid: default, official"):
+        FAMILY.make_tracker(model, "lasot")
+    with pytest.raises(ConfigError, match="unknown stark tracker settings"):
+        FAMILY.make_tracker(model, {"window": 0.4})
+
+
+@pytest.mark.slow
+def test_tiny_learns_to_track_builtin_data():
+    from autoprune.eval import evaluate
+    from autoprune.eval.baselines import StaticBoxTracker
+
+    torch.manual_seed(0)
+    model = FAMILY.create("tiny")
+    batches = pair_loader(open_split(builtin_root(), "train"), FAMILY.crop_spec(model.arch), batch_size=8, seed=0)
+    train(FAMILY, model, batches, steps=1000, lr=1e-3, progress=False)
+    val = open_split(builtin_root(), "val")
+    ours = evaluate(lambda: FAMILY.make_tracker(model), val, progress=False)
+    static = evaluate(lambda: StaticBoxTracker(), val, progress=False)
+    assert ours.ao >= 2 * static.ao

@@ -1,0 +1,97 @@
+"""OSTrack's tracking loop over our model: template embedded at init, one track() per frame.
+
+Crops are square, ``factor * sqrt(w*h)`` on a side, zero-padded; the box follows the
+Hann-windowed peak of the centre map with the offset and size read at that cell, and no
+smoothing. Coordinates are continuous pixels as in ``autoprune.geometry``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from autoprune.errors import ConfigError
+from autoprune.geometry import clip_box, context_side, crop_square
+from trackers.base import Tracker
+from trackers.ostrack.head import decode_boxes
+
+HPARAM_KEYS = ("window", "clip_margin")
+
+
+def check_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [k for k in HPARAM_KEYS if k not in hparams]
+    unknown = [k for k in hparams if k not in HPARAM_KEYS]
+    if missing or unknown:
+        raise ConfigError(f"ostrack tracker settings need exactly {list(HPARAM_KEYS)}; missing {missing}, unknown {unknown}")
+    return {"window": bool(hparams["window"]), "clip_margin": float(hparams["clip_margin"])}
+
+
+def hann_window(size: int) -> torch.Tensor:
+    """OSTrack's centred 2-D cosine window [size, size] (zero just outside the map)."""
+    k = torch.arange(1, size + 1, dtype=torch.float32)
+    w = 0.5 * (1 - torch.cos(2 * torch.pi * k / (size + 1)))
+    return w[:, None] * w[None, :]
+
+
+def crop_box_to_image(box: Sequence[float], center: Sequence[float], side: float) -> np.ndarray:
+    """A (cx, cy, w, h) box in fractions of a square crop -> xywh image pixels.
+
+    The crop has side ``side`` image pixels and is centred at ``center`` (see ``crop_square``).
+    """
+    cx, cy, w, h = (float(v) * side for v in box)
+    x0, y0 = float(center[0]) - side / 2.0, float(center[1]) - side / 2.0
+    return np.array([x0 + cx - w / 2.0, y0 + cy - h / 2.0, w, h])
+
+
+class OSTrackTracker(Tracker):
+    """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
+
+    name = "OSTrack"
+
+    def __init__(self, model, *, preprocess, hparams: Mapping[str, Any], name: str | None = None) -> None:
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self.hp = check_hparams(hparams)
+        if name:
+            self.name = name
+        rec = model.arch
+        self.template_size, self.search_size = rec["template_size"], rec["search_size"]
+        self.template_factor, self.search_factor = rec["template_factor"], rec["search_factor"]
+        self.window = hann_window(rec["search_size"] // rec["patch_size"])
+        self.cache: tuple[torch.Tensor, ...] | None = None
+        self.box: np.ndarray | None = None
+
+    def _crop(self, image: np.ndarray, side: float, out_size: int) -> torch.Tensor:
+        patch = crop_square(image, self._center(), side, out_size, pad="zero")
+        t = torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1)[None].float()
+        device = next(self.model.parameters()).device
+        return self.preprocess(t.to(device))
+
+    def _center(self) -> tuple[float, float]:
+        x, y, w, h = self.box
+        return x + w / 2.0, y + h / 2.0
+
+    def _side(self, factor: float) -> float:
+        return factor * context_side(max(self.box[2], 1.0), max(self.box[3], 1.0), "area")
+
+    @torch.inference_mode()
+    def init(self, image: np.ndarray, box: Sequence[float]) -> None:
+        self.box = np.asarray(box, dtype=np.float64).reshape(4)
+        side = self._side(self.template_factor)
+        self.cache = self.model.template(self._crop(image, side, self.template_size))
+
+    @torch.inference_mode()
+    def update(self, image: np.ndarray) -> np.ndarray:
+        if self.cache is None:
+            raise RuntimeError("call init(image, box) before update(image)")
+        side = self._side(self.search_factor)
+        out = self.model.track(self.cache, self._crop(image, side, self.search_size))
+        score = out["score_map"]
+        if self.hp["window"]:
+            score = score * self.window.to(score.device)
+        box = decode_boxes(score, out["size_map"], out["offset_map"])[0].double().cpu().numpy()
+        height, width = image.shape[:2]
+        self.box = clip_box(crop_box_to_image(box, self._center(), side), width, height, min_size=self.hp["clip_margin"])
+        return self.box.copy()

@@ -1,0 +1,69 @@
+"""The STARK-S tracking loop: template encoded once, every frame one search crop around the
+last box, the predicted corners mapped back to the image and clipped."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from autoprune.geometry import box_center, crop_square
+from trackers.base import CropSpec, Tracker
+from trackers.stark.inputs import normalize, padding_mask
+from trackers.stark.model import StarkModel
+
+
+def clip_with_margin(box_xywh: Sequence[float], width: int, height: int, margin: float) -> np.ndarray:
+    """STARK's clip: keep at least ``margin`` pixels of the box inside the image and as its size."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    x1, y1 = min(max(0.0, x), width - margin), min(max(0.0, y), height - margin)
+    x2, y2 = min(max(margin, x + w), float(width)), min(max(margin, y + h), float(height))
+    return np.array([x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)])
+
+
+class StarkTracker(Tracker):
+    """got10k-style tracker around a :class:`StarkModel` (``init`` then ``update`` per frame)."""
+
+    name = "stark"
+
+    def __init__(self, model: StarkModel, spec: CropSpec, *, mask_padding: bool = False, margin: float = 10.0) -> None:
+        self.model = model.eval()
+        self.spec = spec
+        self.mask_padding = mask_padding
+        self.margin = margin
+        self.device = next(model.parameters()).device
+        self.cache = None
+        self.state = np.zeros(4)
+
+    def _crop(self, image: np.ndarray, box: Sequence[float], factor: float, size: int):
+        w, h = float(box[2]), float(box[3])
+        center = box_center(box)
+        side = factor * math.sqrt(max(w * h, 1e-6))
+        crop = crop_square(image, center, side, size, pad="zero")
+        pixels = torch.from_numpy(np.ascontiguousarray(crop)).to(self.device).permute(2, 0, 1)[None].float()
+        mask = None
+        if self.mask_padding:
+            mask = torch.from_numpy(padding_mask(image.shape, center, side, size)).to(self.device)[None]
+        return normalize(pixels), mask, center, max(side, 1.0)
+
+    @torch.no_grad()
+    def init(self, image: np.ndarray, box: Sequence[float]) -> None:
+        z, mask, _, _ = self._crop(image, box, self.spec.template_factor, self.spec.template_size)
+        self.cache = self.model.template(z, mask)
+        self.state = np.asarray(box, dtype=np.float64)
+
+    @torch.no_grad()
+    def update(self, image: np.ndarray) -> np.ndarray:
+        x, mask, center, side = self._crop(image, self.state, self.spec.search_factor, self.spec.search_size)
+        box = self.model.track(self.cache, x, mask)["boxes"][0].tolist()
+        height, width = image.shape[:2]
+        self.state = clip_with_margin(self.locate(box, center, side), width, height, self.margin)
+        return self.state.copy()
+
+    @staticmethod
+    def locate(box: Sequence[float], center: Sequence[float], side: float) -> np.ndarray:
+        """Normalised xyxy in a search crop of ``side`` pixels around ``center`` -> image xywh."""
+        x1, y1, x2, y2 = (float(v) * side for v in box)
+        ox, oy = float(center[0]) - side / 2.0, float(center[1]) - side / 2.0
+        return np.array([ox + x1, oy + y1, x2 - x1, y2 - y1])
