@@ -26,7 +26,6 @@ def _threads():
     torch.set_num_threads(1)
 
 
-@pytest.mark.slow
 def test_search_validates_exports_and_resumes(tmp_path):
     s = settings(tmp_path)
     summary = search(s, progress=False)
