@@ -128,3 +128,21 @@ def test_taylor_uses_real_gradients_and_leaves_parent_alone():
     child, _ = apply(model, config, Taylor(batches=1), batches=batches)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert sum(p.numel() for p in child.parameters()) < sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_projection_fast_path_equals_full_plan(name):
+    import numpy as np
+
+    family, model = _small(name)
+    pruner = Pruner(model, load_space(name))
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        values = {}
+        for k in pruner.space.knobs:
+            if k.is_depth:
+                top = min(int(k.high), pruner.space.containers[k.name])
+                values[k.name] = int(rng.integers(min(int(k.low), top), top + 1))
+            else:
+                values[k.name] = float(rng.uniform(k.low, k.high))
+        assert pruner.child_arch(values) == pruner.plan(values).arch

@@ -32,6 +32,18 @@ class Pruner:
         self.unit_scores = self.importance.unit_scores(source, self.groups)
         self.block_scores = self.importance.block_scores(source, self.blocks)
         self.space: BoundSpace = bind(space, self.groups, self.blocks)
+        # block ranking per container, fixed for the parent (projection needs only counts + drops)
+        self._ranked_blocks: dict[str, list[str]] = {}
+        for b in sorted((b for b in self.blocks if b.removable), key=lambda b: (-self.block_scores[b.name], b.index)):
+            self._ranked_blocks.setdefault(b.container, []).append(b.name)
+        self._sizes = {g.name: g.size for g in self.groups}
+
+    def child_arch(self, values: Mapping[str, float]) -> dict:
+        """The child's record alone (no unit selection): what budget projection evaluates."""
+        config = self.space.config(dict(values))
+        drop = {name for container, n in config.depth.items() for name in self._ranked_blocks.get(container, [])[n:]}
+        counts = {**self._sizes, **config.keep}
+        return self.family.child_arch(self.arch, counts, drop)
 
     def plan(self, values: Mapping[str, float]) -> Plan:
         config = self.space.config(dict(values))
@@ -64,7 +76,7 @@ class Pruner:
             return out
 
         def measure(v: dict[str, float]) -> float:
-            return float(metric(self.plan(v).arch))
+            return float(metric(self.child_arch(v)))
 
         hi_alpha = max(k.high / max(values[k.name], 1e-9) for k in widths) if widths else 1.0
         top = scaled(hi_alpha)
