@@ -100,6 +100,8 @@ class TrackerFamily(ABC):
     default_preset: str  # the small preset used on the built-in data by default
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)  # named tracker settings
     grad_clip: float | None = None
+    # model attributes a pruned child keeps from its parent (e.g. "this backbone is trained")
+    inherited_flags: tuple[str, ...] = ()
 
     # --- architecture -------------------------------------------------------------
     def preset(self, name: str) -> Preset:

@@ -120,6 +120,13 @@ def build_with_state(family, arch: dict, state: Mapping[str, torch.Tensor], *, s
     return child.eval()
 
 
+def inherit_flags(family, parent, child) -> None:
+    """Carry the family's declared training flags from parent to child (same weights' history)."""
+    for name in family.inherited_flags:
+        if hasattr(parent, name):
+            setattr(child, name, getattr(parent, name))
+
+
 def apply(
     parent,
     config: PruneConfig,
@@ -141,4 +148,6 @@ def apply(
     selection = select(config, groups, blocks, importance.unit_scores(source, groups), importance.block_scores(source, blocks))
     child_arch = family.validate_arch(family.child_arch(arch, selection.counts(), selection.drop_blocks))
     state = slice_state(parent.state_dict(), groups, blocks, selection)
-    return build_with_state(family, child_arch, state, source=f"pruned {family.name} child"), child_arch
+    child = build_with_state(family, child_arch, state, source=f"pruned {family.name} child")
+    inherit_flags(family, parent, child)
+    return child, child_arch

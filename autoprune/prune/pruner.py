@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from autoprune.prune.apply import PruneConfig, build_with_state, family_of, select, slice_state
+from autoprune.prune.apply import PruneConfig, build_with_state, family_of, inherit_flags, select, slice_state
 from autoprune.prune.importance import Importance, Magnitude
 from autoprune.prune.space import BoundSpace, SearchSpace, bind
 
@@ -59,7 +59,9 @@ class Pruner:
         plan = self.plan(values)
         arch = self.family.validate_arch(plan.arch)
         state = slice_state(self.parent.state_dict(), self.groups, self.blocks, plan.selection)
-        return build_with_state(self.family, arch, state, source=f"pruned {self.family.name} child"), arch
+        child = build_with_state(self.family, arch, state, source=f"pruned {self.family.name} child")
+        inherit_flags(self.family, self.parent, child)
+        return child, arch
 
     def project(self, values: Mapping[str, float], budget: float, metric: Callable[[dict], float], *, iterations: int = 30) -> tuple[dict[str, float], float]:
         """Scale every width ratio by one factor so ``metric(child arch)`` lands just under ``budget``.

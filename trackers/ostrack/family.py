@@ -131,4 +131,5 @@ def make_family() -> OSTrackFamily:
         default_preset=DEFAULT,
         hparams={k: dict(v) for k, v in HPARAMS.items()},
         grad_clip=0.1,
+        inherited_flags=("backbone_pretrained",),
     )

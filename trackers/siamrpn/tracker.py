@@ -2,6 +2,8 @@
 
 Coordinates are continuous pixels (a box's centre is x + w/2), as in
 ``autoprune.geometry``; pysot's (w-1)/2 pixel-index convention differs by half a pixel.
+Crop sides are not rounded to whole pixels as pysot does (``crop_square`` resamples with
+sub-pixel accuracy), so the crop scale and the decoding scale are the same number.
 """
 from __future__ import annotations
 

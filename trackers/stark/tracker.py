@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from autoprune.errors import AutoPruneError
 from autoprune.geometry import box_center, crop_square
 from trackers.base import CropSpec, Tracker
 from trackers.stark.inputs import normalize, padding_mask
@@ -55,6 +56,8 @@ class StarkTracker(Tracker):
 
     @torch.no_grad()
     def update(self, image: np.ndarray) -> np.ndarray:
+        if self.cache is None:
+            raise AutoPruneError("stark tracker: call init(image, box) on the first frame before update(image)")
         x, mask, center, side = self._crop(image, self.state, self.spec.search_factor, self.spec.search_size)
         box = self.model.track(self.cache, x, mask)["boxes"][0].tolist()
         height, width = image.shape[:2]
