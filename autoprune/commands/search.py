@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from autoprune.commands._common import non_negative_int, positive_int
 from autoprune.search.samplers import SAMPLERS
@@ -40,7 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study-name", help="study name (default <tracker>-<budget>, e.g. siamrpn-50m)")
     p.add_argument("--storage", help="Optuna storage URL (postgresql://..., mysql://...) or journal:FILE; default runs/<study>/study.db")
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default ./runs)")
-    p.add_argument("--workers", type=positive_int, default=1, help="trial processes on this machine (or Ray workers)")
+    p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
+                   help="trial processes on this machine, or Ray workers (default: 2 where there are 2 cores)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker (default 1)")
     p.add_argument("--backend", default="optuna", choices=("optuna", "ray"), help="run trials with Optuna (default) or Ray Tune")
     p.add_argument("--ray-address", help="address of a running Ray cluster (default: start one locally)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage, sampler=args.sampler, seed=args.seed, workers=args.workers, backend=args.backend,
         device=args.device, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
         distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,
-        validate_max=args.validate_max, export=not args.no_export, ray_address=args.ray_address,
+        validate_max=args.validate_max, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,
     )
     search(settings)
     return 0

@@ -47,6 +47,7 @@ class SearchSettings:
     sampler: str = "tpe"
     seed: int = 0
     workers: int = 1
+    threads: int = 1  # torch threads per worker: one thread per process scales best on small children
     backend: str = "optuna"
     device: str = "cpu"
     importance: str = "l1"
@@ -203,6 +204,7 @@ def _worker(settings: SearchSettings) -> None:
 
 def search(s: SearchSettings, *, progress: bool = True) -> dict:
     """Run (or resume) a search; returns a summary dict with the run directory and best trial."""
+    torch.set_num_threads(s.threads)
     ctx = build_context(s, progress=progress)
     console.print(ctx.parent_note, highlight=False)
     check_feasible(s.budget, parent=ctx.parent_cost, smallest=ctx.smallest_cost)
