@@ -180,14 +180,16 @@ def optimize(ctx: Context, study: optuna.Study, *, progress: bool = True) -> Non
     objective = make_objective(ctx)
     target = s.trials
     with progress_bar(f"search {s.name}", total=target, enabled=progress) as bar:
-        bar.advance(min(finished(study), target))
+        shown = min(finished(study), target)
+        bar.advance(shown)
         while True:
             running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
             if finished(study) + running >= target:
                 break
-            before = finished(study)
             study.optimize(objective, n_trials=1, timeout=s.timeout, catch=(Exception,), gc_after_trial=True)
-            bar.advance(finished(study) - before)
+            now = min(finished(study), target)  # other workers' trials count too
+            bar.advance(now - shown)
+            shown = now
             last = study.trials[-1]
             if last.values:
                 bar.update(info=f"trial {last.number}: proxy AO {last.values[0]:.3f} at {last.values[1]:.1f} {s.budget.unit}")
