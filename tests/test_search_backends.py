@@ -24,12 +24,18 @@ def _threads():
 
 
 def test_latency_budget_uses_measured_latency(tmp_path):
-    from autoprune.cost import tracker_latency
     import trackers
+    from autoprune.prune.pruner import Pruner
+    from autoprune.prune.space import load_space
+    from autoprune.search.latency_budget import fit_latency_model
 
     family = trackers.get("siamrpn")
-    parent_ms = tracker_latency(family, family.create("tiny").eval(), repeats=15, clock="cpu").median_ms
-    s = settings(tmp_path, budget_kind="ms", budget_value=round(parent_ms * 0.7, 3), sampler="random")
+    pruner = Pruner(family.create("tiny").eval(), load_space("siamrpn"))
+    metric, _ = fit_latency_model(pruner)
+    parent_ms = metric(pruner.arch)
+    smallest_ms = metric(pruner.child_arch(pruner.space.smallest()))
+    budget = round((parent_ms + smallest_ms) / 2, 3)  # well inside what the space can reach
+    s = settings(tmp_path, budget_kind="ms", budget_value=budget, sampler="random")
     search(s, progress=False)
     study = open_run(s.run_dir).study
     done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
