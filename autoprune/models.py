@@ -13,9 +13,6 @@ def _arch_of(path: Path) -> tuple[dict, Path]:
     """The architecture record and weights file of a saved model (dir or .safetensors)."""
     if path.is_dir():
         weights = path / "model.safetensors"
-        if (path / "arch.json").is_file():
-            record = json.loads((path / "arch.json").read_text())
-            return record.get("arch", record), weights
     else:
         weights = path
     if not weights.is_file():
@@ -34,6 +31,10 @@ def load_saved(path: str | Path):
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or directory")
+    if path.is_dir() and (path / "arch.json").is_file():  # an export: checked against its recorded hash
+        from autoprune.export import load_model
+
+        return load_model(path)
     arch, weights = _arch_of(path)
     family = trackers.get(arch.get("family", ""))
     model = family.build(family.validate_arch(arch))

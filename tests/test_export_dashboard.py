@@ -116,3 +116,14 @@ def test_dashboard_serves_the_study_on_loopback(run_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_evaluate_and_profile_work_on_an_export(run_dir, capsys):
+    from autoprune.cli import main
+
+    export = run_dir / "export" / "best"
+    assert main(["evaluate", str(export), "--max-sequences", "1", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= metrics["ao"] <= 1
+    assert main(["profile", "--export", str(export), "--no-latency", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frame_macs"] <= 25e6
