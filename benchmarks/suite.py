@@ -19,17 +19,6 @@ def _families() -> list[str]:
     return [n for n in ("siamrpn", "ostrack", "stark") if n in trackers.names()]
 
 
-def _random_values(pruner, rng: np.random.Generator) -> dict:
-    out = {}
-    for k in pruner.space.knobs:
-        if k.is_depth:
-            top = min(int(k.high), pruner.space.containers[k.name])
-            out[k.name] = int(rng.integers(min(int(k.low), top), top + 1))
-        else:
-            out[k.name] = float(rng.uniform(k.low, k.high))
-    return out
-
-
 def prune_overhead(quick: bool) -> dict:
     """Per-trial work outside training for full-size parents: prune a child + its cost."""
     rows, goals = [], []
@@ -43,7 +32,7 @@ def prune_overhead(quick: bool) -> dict:
         rng = np.random.default_rng(0)
         times, counted = [], []
         for _ in range(2 if quick else 5):
-            values = _random_values(pruner, rng)
+            values = pruner.space.random(rng)
             t0 = time.perf_counter()
             budget = 0.5 * family.analytic_cost(parent.arch)["frame_macs"] / 1e6
             values, _ = pruner.project(values, budget, lambda a: family.analytic_cost(a)["frame_macs"] / 1e6)
@@ -106,7 +95,7 @@ def latency_model(quick: bool) -> dict:
         rng = np.random.default_rng(1)
         errors = []
         for _ in range(3 if quick else 12):
-            child, arch = pruner.prune(_random_values(pruner, rng))
+            child, arch = pruner.prune(pruner.space.random(rng))
             measured = tracker_latency(family, child, repeats=10 if quick else 30, clock="cpu").median_ms
             errors.append(abs(metric(arch) - measured) / measured)
         mape = float(np.mean(errors))

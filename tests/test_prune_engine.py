@@ -138,11 +138,5 @@ def test_projection_fast_path_equals_full_plan(name):
     pruner = Pruner(model, load_space(name))
     rng = np.random.default_rng(0)
     for _ in range(10):
-        values = {}
-        for k in pruner.space.knobs:
-            if k.is_depth:
-                top = min(int(k.high), pruner.space.containers[k.name])
-                values[k.name] = int(rng.integers(min(int(k.low), top), top + 1))
-            else:
-                values[k.name] = float(rng.uniform(k.low, k.high))
+        values = pruner.space.random(rng)
         assert pruner.child_arch(values) == pruner.plan(values).arch

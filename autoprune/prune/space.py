@@ -208,6 +208,17 @@ class BoundSpace:
         """One keep ratio for every width knob (depth kept full): the uniform baseline."""
         return {k.name: (self.containers[k.name] if k.is_depth else min(max(ratio, k.low), k.high)) for k in self.knobs}
 
+    def random(self, rng) -> dict[str, float]:
+        """Uniformly random knob values from a ``numpy.random.Generator`` (tests, benchmarks)."""
+        values = {}
+        for k in self.knobs:
+            if k.is_depth:
+                top = min(int(k.high), self.containers[k.name])
+                values[k.name] = int(rng.integers(min(int(k.low), top), top + 1))
+            else:
+                values[k.name] = float(rng.uniform(k.low, k.high))
+        return values
+
     def sample(self, trial) -> dict[str, float]:
         values = {}
         for k in self.knobs:
