@@ -21,6 +21,10 @@ def fit_latency_model(pruner, *, ratios=FIT_RATIOS, repeats: int = 15) -> tuple[
     """(arch -> predicted ms, fit details with points and in-sample error)."""
     family = pruner.family
     macs, ms = [], []
+    # The first timing in a process pays one-off costs (allocator growth, kernel selection)
+    # that made the parent look up to 50 % slower; a discarded run absorbs them.
+    warm_child, _ = pruner.prune(pruner.space.uniform(ratios[0]))
+    tracker_latency(family, warm_child, repeats=3, clock="cpu")
     for ratio in ratios:
         child, arch = pruner.prune(pruner.space.uniform(ratio))
         macs.append(family.analytic_cost(arch)["frame_macs"])
