@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 
 from autoprune.errors import ConfigError
@@ -44,7 +45,10 @@ def names() -> list[str]:
 
 
 def get(name: str) -> TrackerFamily:
-    _discover()
+    if name not in _REGISTRY and name.isidentifier() and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        importlib.import_module(f"{__name__}.{name}")  # only the family asked for: the others pull in heavy libraries
+    if name not in _REGISTRY:
+        _discover()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown tracker {name!r}; valid trackers: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]

@@ -49,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--parent-steps", type=positive_int, default=400, help="training steps of the default parent when no --checkpoint")
     p.add_argument("--validate-steps", type=non_negative_int, default=150, help="fine-tune steps for each validated child")
-    p.add_argument("--validate-max", type=positive_int, default=3, help="validate at most this many Pareto children (best proxy first)")
+    p.add_argument("--validate-max", type=non_negative_int, default=3,
+                   help="validate at most this many Pareto children (best proxy first); 0: search only, no validation or export")
     p.add_argument("--no-export", action="store_true", help="do not export the best child")
 
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     budget = parse_budget(args.budget_mflops, args.budget_ms)
     settings = SearchSettings(
         tracker=args.tracker, budget_kind=budget.kind, budget_value=budget.value, preset=args.preset,
-        checkpoint=args.checkpoint, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
+        checkpoint=args.checkpoint, trust_pickle=args.trust_pickle, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
         proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, study_name=args.study_name,
         storage=args.storage, sampler=args.sampler, seed=args.seed, workers=args.workers, backend=args.backend,
         device=args.device, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,

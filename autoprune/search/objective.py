@@ -14,11 +14,29 @@ import torch
 from autoprune.errors import AutoPruneError
 from autoprune.proxy import ProxySettings, proxy_score
 from autoprune.search.budget import Budget
-from autoprune.search.study import set_constraint
+from autoprune.search.study import claim, set_constraint
 
 
 class TrialTimeout(AutoPruneError):
     """A trial ran past ``--trial-timeout``."""
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    # torch reports a failed CPU allocation as a plain RuntimeError
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(exc, RuntimeError) and ("can't allocate memory" in str(exc) or "out of memory" in str(exc)))
+
+
+def fail_reason(exc: BaseException) -> str:
+    """One line for a failed trial: the kind of failure first (summaries group by it), then the message."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    if _out_of_memory(exc):
+        message = next((line for line in lines if "allocate" in line or "memory" in line), lines[0] if lines else "")
+        message = message[message.find("DefaultCPUAllocator"):] if "DefaultCPUAllocator" in message else message
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # give the next trial the memory back
+        return f"OutOfMemory: {type(exc).__name__}: {message.strip()} (run fewer --workers or free memory on this machine)"
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def frame_mflops(family) -> Callable[[dict], float]:
@@ -49,13 +67,13 @@ class Objective:
         return self.pruner.space.sample(trial)
 
     def __call__(self, trial: optuna.trial.Trial) -> tuple[float, float]:
+        claim(trial)
         try:
             return self._run(trial)
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # recorded, then Optuna marks the trial failed and goes on
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            trial.set_user_attr("fail_reason", reason[:500])
+            trial.set_user_attr("fail_reason", fail_reason(exc)[:500])
             if not isinstance(exc, AutoPruneError):
                 trial.set_user_attr("fail_traceback", traceback.format_exc()[-2000:])
             raise

@@ -24,7 +24,7 @@ from autoprune.search.budget import Budget, check_feasible
 from autoprune.search.objective import Objective, frame_mflops
 from autoprune.search.parent import DEFAULT_PARENT_STEPS, prepare_parent
 from autoprune.search.samplers import SAMPLERS, make_sampler
-from autoprune.search.study import DIRECTIONS, finished, storage_for
+from autoprune.search.study import DIRECTIONS, finished, recover_interrupted, storage_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -36,6 +36,7 @@ class SearchSettings:
     budget_value: float
     preset: str | None = None
     checkpoint: str | None = None
+    trust_pickle: bool = False  # allow pickled objects in --checkpoint (runs code: only for trusted files)
     data: str | None = None
     space: str | None = None
     trials: int = 12
@@ -111,7 +112,7 @@ def build_context(s: SearchSettings, *, progress: bool = True) -> Context:
     train_sequences = open_split(root, "train")
     val_sequences = open_split(root, "val")
     parent = prepare_parent(family, preset=s.preset, checkpoint=s.checkpoint, data_root=root, builtin=not s.data,
-                            steps=s.parent_steps, seed=s.seed, progress=progress)
+                            steps=s.parent_steps, seed=s.seed, trust_pickle=s.trust_pickle, progress=progress)
     batches = None
     criterion = importance_lib.get(s.importance, seed=s.seed)
     if criterion.needs_batches:
@@ -169,20 +170,25 @@ def _too_many_failures(study: optuna.Study) -> str | None:
     if len(failed) >= 3 and len(failed) > len(done):
         reasons = Counter(t.user_attrs.get("fail_reason", "unknown").split(":")[0] for t in failed)
         summary = ", ".join(f"{n}x {r}" for r, n in reasons.most_common(4))
-        first = failed[-1].user_attrs.get("fail_reason", "unknown")
-        return f"most trials failed ({len(failed)} failed, {len(done)} finished: {summary}); last: {first}"
+        last = failed[-1].user_attrs.get("fail_reason", "unknown")
+        return (f"search stopped: most trials failed ({len(failed)} failed, {len(done)} finished; reasons: {summary}); "
+                f"last: {last} — fix the cause and re-run the same command (finished trials are kept)")
     return None
 
 
-def optimize(ctx: Context, study: optuna.Study, *, progress: bool = True) -> None:
-    """Run trials in this process until the study holds ``--trials`` finished ones."""
+def optimize(ctx: Context, study: optuna.Study, *, progress: bool = True, on_step=None) -> None:
+    """Run trials in this process until the study holds ``--trials`` finished ones.
+
+    ``on_step(trial, step, loss)`` is called after every fine-tune step of every trial.
+    """
     s = ctx.settings
-    objective = make_objective(ctx)
+    objective = make_objective(ctx, on_step=on_step)
     target = s.trials
     with progress_bar(f"search {s.name}", total=target, enabled=progress) as bar:
         shown = min(finished(study), target)
         bar.advance(shown)
         while True:
+            recover_interrupted(study)  # a dead run's RUNNING trial must not count as in progress
             running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
             if finished(study) + running >= target:
                 break

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,8 @@ from autoprune.errors import ConfigError
 
 DIRECTIONS = ("maximize", "minimize")  # proxy AO up, per-frame cost down
 CONSTRAINTS_KEY = "constraints"  # the list form optuna-dashboard shows (Optuna still reads it)
+WORKER_KEY = "worker"  # {"host", "pid"} of the process running a trial
+REQUEUED_KEY = "requeued_from"  # a re-run of a trial whose worker died
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, multivariate TPE
 
@@ -43,6 +47,58 @@ def _retry_stale():
     # Optuna >= 4.9 names it RetryHeartbeatStaleTrialCallback; older releases RetryFailedTrialCallback.
     cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
     return cls(max_retry=1)
+
+
+def claim(trial: optuna.trial.BaseTrial) -> None:
+    """Record which process runs ``trial``, so a later run can tell a dead worker's trial from a live one."""
+    trial.storage.set_trial_system_attr(trial._trial_id, WORKER_KEY, {"host": socket.gethostname(), "pid": os.getpid()})
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    try:  # a killed child its parent has not reaped yet still answers signal 0
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _died_here(trial: optuna.trial.FrozenTrial) -> bool:
+    worker = trial.system_attrs.get(WORKER_KEY) or {}
+    return worker.get("host") == socket.gethostname() and isinstance(worker.get("pid"), int) \
+        and worker["pid"] != os.getpid() and not _process_alive(worker["pid"])
+
+
+def recover_interrupted(study: optuna.Study) -> list[int]:
+    """Fail the RUNNING trials whose worker died, and re-queue each once; returns their numbers.
+
+    Trials of this machine whose process is gone are failed at once (e.g. after ``kill -9``
+    and a re-run). Trials of other machines are left to the storage heartbeat, which fails
+    them once their worker has been silent past the grace period. Live workers' trials are
+    never touched.
+    """
+    optuna.storages.fail_stale_trials(study)  # heartbeat-enabled storages: other machines' dead workers
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if not _died_here(trial):
+            continue
+        worker = trial.system_attrs[WORKER_KEY]
+        try:
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason",
+                                               f"WorkerDied: process {worker['pid']} on {worker['host']} stopped during the trial")
+            if not study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker recovered it first
+        recovered.append(trial.number)
+        # one retry (none for a trial that already is one), never a loop of retries
+        if REQUEUED_KEY not in trial.user_attrs and "failed_trial" not in trial.system_attrs and trial.params:
+            study.enqueue_trial(trial.params, user_attrs={REQUEUED_KEY: trial.number})
+    return recovered
 
 
 def set_constraint(trial: optuna.trial.BaseTrial, value: float) -> None:
