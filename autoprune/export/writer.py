@@ -83,13 +83,26 @@ def export_model(family, model, out: str | Path, *, info: dict | None = None, on
             manifest["onnx_max_abs_diff"] = _export_onnx(family, model, tmp / "model.onnx")
         (tmp / "card.md").write_text(_card(manifest))
         (tmp / "arch.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Put the finished directory ``new`` at ``out`` by renames only.
+
+    The old export is renamed aside before it is deleted, so ``out`` is always either the
+    whole old export, nothing, or the whole new one — never a half-deleted mix.
+    """
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        out.rename(old / out.name)
+    new.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None = None, onnx: bool = False,
