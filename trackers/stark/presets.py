@@ -30,6 +30,16 @@ _SPECS = {
                     encoder_layers=2, decoder_layers=2, head=(64, 32, 16, 8), template_size=64, search_size=128,
                     search_factor=4.0, dropout=0.0),
     ),
+    # Scaled so that its parts weigh roughly as in S50 (the 7x7 stem is ~4 % of the frame,
+    # not the ~20 % of "tiny"): a 10x smaller child is reachable without losing the stem.
+    "small": dict(
+        description="CPU-sized STARK with S50's proportions: 1-2-2-block ResNet (out 48/96/192), d_model 96, "
+                    "4 heads, 3+3 layers, FFN 384, 64/128 crops (search factor 4)",
+        official=False,
+        record=dict(stem=16, stages=[(48, 24, 1), (96, 48, 2), (192, 96, 2)], d_model=96, heads=4, ffn=384,
+                    encoder_layers=3, decoder_layers=3, head=(96, 48, 24, 12), template_size=64, search_size=128,
+                    search_factor=4.0, dropout=0.0),
+    ),
 }
 
 PRESETS: dict[str, Preset] = {
