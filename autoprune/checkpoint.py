@@ -49,7 +49,8 @@ def _unwrap(obj, path: Path) -> dict[str, torch.Tensor]:
             if inner is not None:
                 obj = inner
                 continue
-        raise CheckpointError(f"checkpoint {path}: not a state dict (found {type(obj).__name__} without tensors)")
+        raise CheckpointError(f"checkpoint {path}: not a state dict (found {type(obj).__name__} without tensors); "
+                              "pass a file of parameter names and tensors, e.g. saved from model.state_dict()")
     state = {str(k): v for k, v in obj.items()}
     if all(k.startswith("module.") for k in state):  # saved from DataParallel
         state = {k[len("module."):]: v for k, v in state.items()}
@@ -78,6 +79,8 @@ def load_strict(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: 
     own = model.state_dict()
     problem = describe_mismatch(own, state)
     if problem:
+        if own and not set(own) & set(state):  # nothing in common: not this tracker's checkpoint at all
+            problem = "no key in common — is it a checkpoint of another tracker family or preset? " + problem
         raise CheckpointError(f"{source} does not fit {type(model).__name__}: {problem}")
     model.load_state_dict(state, strict=True)
 

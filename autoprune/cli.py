@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from rich.markup import escape
+
 from autoprune.errors import AutoPruneError
 from autoprune.progress import console
 
@@ -62,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except AutoPruneError as exc:
         if getattr(args, "debug", False):
             raise
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escaped: messages quote user text and forms like "[low, high]", which are not markup
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -91,6 +91,15 @@ class Sequence:
         return f"{self.anno_path}:{self.anno_first_line + index}"
 
 
+def _jpeg_truncated(path: Path) -> bool:
+    # OpenCV decodes a cut-off JPEG without error (grey below the cut): look for the end marker.
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return False
+    with open(path, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 1024))
+        return b"\xff\xd9" not in f.read()
+
+
 def read_rgb(path: Path | str) -> np.ndarray:
     """Read an image file as HxWx3 uint8 RGB; DataError naming the file if it cannot be read."""
     path = Path(path)
@@ -99,6 +108,8 @@ def read_rgb(path: Path | str) -> np.ndarray:
         if not path.exists():
             raise DataError(f"image {path}: no such file")
         raise DataError(f"image {path}: unreadable or truncated image file")
+    if _jpeg_truncated(path):
+        raise DataError(f"image {path}: truncated JPEG (no end marker); re-copy or re-extract the file")
     return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
 
 
@@ -224,11 +235,15 @@ def image_size(path: Path | str) -> tuple[int, int]:
 
     try:
         with Image.open(path) as im:
-            return im.size
+            size = im.size
+        truncated = _jpeg_truncated(Path(path))
     except FileNotFoundError:
         raise DataError(f"image {path}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise DataError(f"image {path}: unreadable or not an image file") from None
+    if truncated:
+        raise DataError(f"image {path}: truncated JPEG (no end marker); re-copy or re-extract the file")
+    return size
 
 
 def check_sequence(seq: Sequence, *, decode: bool = False) -> None:

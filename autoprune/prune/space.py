@@ -164,7 +164,8 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{source}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # some YAML errors span lines
+        raise ConfigError(f"{source}:{where}: not valid YAML ({problem})") from None
     return parse_space(data, source)
 
 

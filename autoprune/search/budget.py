@@ -32,19 +32,21 @@ def parse_budget(mflops: float | None, ms: float | None) -> Budget:
         raise ConfigError("give a budget: --budget-mflops M (mega-MACs per frame) or --budget-ms T (per-frame latency)")
     kind, value = ("mflops", mflops) if mflops is not None else ("ms", ms)
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ConfigError(f"--budget-{kind} must be a positive number, got {value!r}")
+        unit = "mega-MACs per frame" if kind == "mflops" else "milliseconds per frame"
+        raise ConfigError(f"--budget-{kind} must be a positive number ({unit}), got {value:g}; e.g. --budget-{kind} 50")
     return Budget(kind=kind, value=float(value))
 
 
 def check_feasible(budget: Budget, *, parent: float, smallest: float) -> None:
     """The budget must lie between the smallest child the space can make and the parent."""
+    asked = f"{budget.value:g} {budget.unit}"  # as the user typed it: 0.01 must not read 0.0
     if budget.value >= parent:
         raise BudgetError(
-            f"budget {budget.describe(budget.value)} is not below the parent's {budget.describe(parent)}: "
+            f"budget {asked} is not below the parent's {budget.describe(parent)}: "
             f"nothing to prune; choose a budget under {parent:.1f}"
         )
     if budget.value < smallest:
         raise BudgetError(
-            f"budget {budget.describe(budget.value)} is below the smallest child this search space can make "
+            f"budget {asked} is below the smallest child this search space can make "
             f"({budget.describe(smallest)}); raise the budget or lower the knobs' 'keep' bounds (--space)"
         )

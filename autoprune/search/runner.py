@@ -214,8 +214,8 @@ def search(s: SearchSettings, *, progress: bool = True) -> dict:
     """Run (or resume) a search; returns a summary dict with the run directory and best trial."""
     torch.set_num_threads(s.threads)
     ctx = build_context(s, progress=progress)
+    check_feasible(s.budget, parent=ctx.parent_cost, smallest=ctx.smallest_cost)  # before any output or file
     console.print(ctx.parent_note, highlight=False)
-    check_feasible(s.budget, parent=ctx.parent_cost, smallest=ctx.smallest_cost)
     study = open_study(s)
     _write_run_meta(s, ctx)
     console.print(f"study [bold]{s.name}[/] in {s.run_dir} — parent {ctx.parent_cost:.1f}, budget {s.budget.value:g} "
