@@ -1,7 +1,6 @@
 """Dataset readers on small hand-written datasets in every supported layout."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -82,7 +81,7 @@ def test_got10k_missing_sequence_and_unknown_split(tmp_path):
         open_split(tmp_path, "val")
 
 
-def test_opening_3000_sequences_is_fast(tmp_path):
+def test_opening_3000_sequences_decodes_no_image(tmp_path, monkeypatch):
     names = [f"GOT-10k_Train_{i:06d}" for i in range(1, 3001)]
     for i, name in enumerate(names):
         seq = tmp_path / "train" / name
@@ -92,11 +91,16 @@ def test_opening_3000_sequences_is_fast(tmp_path):
         (seq / "cover.label").write_text("8\n" * (1 + i % 2))
         (seq / "meta_info.ini").write_text("[METAINFO]\nresolution: (32, 24)\n")
     (tmp_path / "train" / "list.txt").write_text("\n".join(names))
-    start = time.perf_counter()
+    # Opening a split must stay lazy (its speed is measured in benchmarks/): any image
+    # decode while opening fails the test.
+    import cv2
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("an image was decoded while opening the split")
+
+    monkeypatch.setattr(cv2, "imread", refuse)
     seqs = open_split(tmp_path, "train")
-    elapsed = time.perf_counter() - start
     assert len(seqs) == 3000 and sum(len(s) for s in seqs) == 4500
-    assert elapsed < 3.0, f"opening 3000 sequences took {elapsed:.2f} s"
 
 
 # --- LaSOT ---------------------------------------------------------------------------

@@ -29,32 +29,52 @@ def prune_uniform(parent, *, space: str, importance: str, keep: float | None, bu
     return child, arch, note
 
 
-def prune_gates(parent, batches: Iterator, *, steps: int, keep: float | None, budget_macs: float | None, mode: str = "naive"):
-    """Sparsity-train gates, threshold at ``keep`` (or the largest keep within the budget), remove."""
-    family = family_of(parent)
-    trained, result = sparsity_train(parent, batches, steps=steps, budget=keep or 1.0, mode=mode)
-    groups = {g.name: g for g in family.unit_groups(parent.arch)}
-    scores = result.importance.scores
+class GateCutter:
+    """Gates sparsity-trained once, cut at any number of budgets (as the paper does)."""
 
-    def child_for(b: float):
+    def __init__(self, parent, batches: Iterator, *, steps: int, mode: str = "naive", progress: bool = True) -> None:
+        self.family = family_of(parent)
+        self.parent_arch = parent.arch
+        self.trained, result = sparsity_train(parent, batches, steps=steps, budget=1.0, mode=mode, progress=progress)
+        self.importance = result.importance
+        self.groups = {g.name: g for g in self.family.unit_groups(parent.arch)}
+
+    def _counts(self, keep: float, mode: str) -> dict[str, int]:
+        return threshold(self.importance.scores, self.groups, keep, mode)
+
+    def frame_macs(self, keep: float, mode: str) -> float:
+        arch = self.family.child_arch(self.parent_arch, self._counts(keep, mode), set())
+        return self.family.analytic_cost(arch)["frame_macs"]
+
+    def smallest_macs(self, mode: str) -> float:
+        return self.frame_macs(1e-3, mode)
+
+    def cut(self, *, keep: float | None = None, budget_macs: float | None = None, mode: str = "naive"):
+        """(child, arch, note) at a gate keep fraction, or the largest one within ``budget_macs``."""
         from autoprune.prune.apply import PruneConfig
 
-        return apply(trained, PruneConfig(keep=threshold(scores, groups, b, mode)), result.importance)
-
-    if keep is not None:
-        child, arch = child_for(keep)
-        return child, arch, f"gates ({mode}) keep {keep:g}"
-    lo, hi = 1e-3, 1.0
-    best = None
-    for _ in range(20):  # the kept fraction maps monotonically to per-frame MACs
-        mid = (lo + hi) / 2
-        counts = threshold(scores, groups, mid, mode)
-        arch = family.child_arch(parent.arch, counts, set())
-        if family.analytic_cost(arch)["frame_macs"] <= budget_macs:
-            lo, best = mid, mid
+        if keep is None:
+            keep = self._keep_for(budget_macs, mode)
+            note = f"gates ({mode}) keep {keep:.3f} to fit {budget_macs / 1e6:g} M FLOPs"
         else:
-            hi = mid
-    if best is None:
-        raise BudgetError(f"budget {budget_macs / 1e6:.1f} M FLOPs (MACs) is below what gate thresholding can reach")
-    child, arch = child_for(best)
-    return child, arch, f"gates ({mode}) keep {best:.3f} to fit {budget_macs / 1e6:g} M FLOPs"
+            note = f"gates ({mode}) keep {keep:g}"
+        child, arch = apply(self.trained, PruneConfig(keep=self._counts(keep, mode)), self.importance)
+        return child, arch, note
+
+    def _keep_for(self, budget_macs: float, mode: str) -> float:
+        lo, hi, best = 1e-3, 1.0, None
+        for _ in range(20):  # the kept fraction maps monotonically to per-frame MACs
+            mid = (lo + hi) / 2
+            if self.frame_macs(mid, mode) <= budget_macs:
+                lo, best = mid, mid
+            else:
+                hi = mid
+        if best is None:
+            raise BudgetError(f"budget {budget_macs / 1e6:.1f} M FLOPs (MACs) is below what gate thresholding can reach "
+                              f"({self.smallest_macs(mode) / 1e6:.2f} M)")
+        return best
+
+
+def prune_gates(parent, batches: Iterator, *, steps: int, keep: float | None, budget_macs: float | None, mode: str = "naive"):
+    """Sparsity-train gates, threshold at ``keep`` (or the largest keep within the budget), remove."""
+    return GateCutter(parent, batches, steps=steps, mode=mode).cut(keep=keep, budget_macs=budget_macs, mode=mode)

@@ -1,0 +1,211 @@
+"""Running a study: one dense parent per family, one child per (family, method, budget).
+
+Every child gets the same fine-tune step budget and is scored on the whole validation
+split; each finished cell is written to ``<out>/cells/`` at once, so an interrupted study
+resumes where it stopped and a re-run with more budgets or methods only adds cells.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+import trackers
+from autoprune.checkpoint import atomic_write, save_safetensors
+from autoprune.data import builtin_root, open_split
+from autoprune.data.pairs import pair_loader
+from autoprune.errors import BudgetError
+from autoprune.progress import console
+from autoprune.study.spec import FamilySpec, StudySpec
+
+
+@dataclass
+class Cell:
+    family: str
+    method: str  # "dense", "gates", "search" or "uniform"
+    budget: float | None  # requested fraction of the parent's per-frame MACs (None: the dense parent)
+    reached: float  # the child's per-frame MACs / the parent's
+    floor: bool  # the method could not go below the requested budget: this is its smallest child
+    frame_macs: float
+    init_macs: float
+    params: int
+    latency_ms: float
+    ao: float
+    sr50: float
+    sr75: float
+    fps: float
+    note: str
+    seconds: float
+    arch: dict
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.family, self.method, self.budget)
+
+
+def cell_key(family: str, method: str, budget: float | None) -> str:
+    return f"{family}-{method}" + ("" if budget is None else f"-{budget * 100:g}pct")
+
+
+class Study:
+    def __init__(self, spec: StudySpec, *, progress: bool = True) -> None:
+        self.spec = spec
+        self.progress = progress
+        self.root = builtin_root() if spec.builtin else Path(spec.data)
+        self.train_split = open_split(self.root, "train")
+        val = open_split(self.root, "val")
+        self.val_split = val[: spec.max_sequences] if spec.max_sequences else val
+        self.cells_dir = spec.out / "cells"
+
+    # ---- bookkeeping -------------------------------------------------------------
+    def cells(self) -> list[Cell]:
+        if not self.cells_dir.is_dir():
+            return []
+        return [Cell(**json.loads(p.read_text())) for p in sorted(self.cells_dir.glob("*.json"))]
+
+    def _done(self, key: str) -> bool:
+        return (self.cells_dir / f"{key}.json").is_file()
+
+    def _save(self, cell: Cell) -> None:
+        text = json.dumps(asdict(cell), indent=1)
+        atomic_write(self.cells_dir / f"{cell.key}.json", lambda tmp: Path(tmp).write_text(text))
+
+    def planned(self) -> list[str]:
+        keys = []
+        for fam in self.spec.families:
+            keys.append(cell_key(fam.name, "dense", None))
+            keys += [cell_key(fam.name, m, b) for m in self.spec.methods for b in self.spec.budgets]
+        return keys
+
+    # ---- running -----------------------------------------------------------------
+    def run(self) -> list[Cell]:
+        torch.manual_seed(self.spec.seed)
+        for fam in self.spec.families:
+            todo = [k for k in self.planned() if k.startswith(f"{fam.name}-") and not self._done(k)]
+            if todo:
+                self._run_family(fam)
+        return self.cells()
+
+    def _batches(self, family, arch):
+        return pair_loader(self.train_split, family.crop_spec(arch), batch_size=self.spec.batch_size, seed=self.spec.seed)
+
+    def _run_family(self, fam: FamilySpec) -> None:
+        from autoprune.search.parent import prepare_parent
+
+        family = trackers.get(fam.name)
+        parent = prepare_parent(family, preset=fam.preset, checkpoint=fam.checkpoint, data_root=self.root,
+                                builtin=self.spec.builtin, steps=fam.parent_steps, seed=self.spec.seed,
+                                trust_pickle=fam.trust_pickle, progress=self.progress)
+        console.print(parent.description, highlight=False)
+        model = parent.model.eval()
+        # The search loads its parent from a file: keep the exact weights beside the results.
+        weights = self.spec.out / "parents" / f"{fam.name}.safetensors"
+        save_safetensors(model.state_dict(), weights, metadata={"arch": json.dumps(model.arch), "source": parent.source})
+        parent_macs = family.analytic_cost(model.arch)["frame_macs"]
+        if not self._done(cell_key(fam.name, "dense", None)):
+            self._save(self._score(family, model, fam.name, "dense", None, parent_macs, floor=False,
+                                   note=parent.description, finetune=False, started=time.perf_counter()))
+        for method, settings in self.spec.methods.items():
+            budgets = [b for b in self.spec.budgets if not self._done(cell_key(fam.name, method, b))]
+            if not budgets:
+                continue
+            maker = {"gates": self._gates, "search": self._search, "uniform": self._uniform}[method]
+            maker(family, fam, model, weights, parent_macs, budgets, settings)
+
+    def _score(self, family, child, fname, method, budget, parent_macs, *, floor, note, finetune=True, started) -> Cell:
+        from autoprune.cost import tracker_cost
+        from autoprune.eval import evaluate
+        from autoprune.train import train
+
+        label = f"{fname} {method}" + ("" if budget is None else f" {budget * 100:g} %")
+        if finetune and self.spec.finetune_steps:
+            train(family, child, self._batches(family, child.arch), steps=self.spec.finetune_steps, lr=None,
+                  progress=self.progress, description=f"fine-tune {label}")
+        child.eval()
+        cost = tracker_cost(family, child, latency=True, threads=1)
+        result = evaluate(lambda: family.make_tracker(child), self.val_split, progress=self.progress,
+                          tracker_name=label)
+        cell = Cell(family=fname, method=method, budget=budget, reached=cost.frame_macs / parent_macs, floor=floor,
+                    frame_macs=cost.frame_macs, init_macs=cost.init_macs, params=cost.params, latency_ms=cost.latency_ms,
+                    ao=result.ao, sr50=result.sr50, sr75=result.sr75, fps=result.fps, note=note,
+                    seconds=time.perf_counter() - started, arch=child.arch)
+        console.print(f"{label}: {cost.frame_macs / 1e6:.2f} M FLOPs (MACs) per frame ({100 * cell.reached:.1f} % of the parent), "
+                      f"AO {result.ao:.3f}, {cost.latency_ms:.2f} ms", highlight=False)
+        return cell
+
+    # ---- methods -------------------------------------------------------------------
+    def _gates(self, family, fam, parent, weights, parent_macs, budgets, settings) -> None:
+        from autoprune.prune.methods import GateCutter
+
+        started = time.perf_counter()
+        mode = settings.get("mode", "naive")
+        layerwise_below = float(settings.get("layerwise_at_or_below", 0.01))
+        cutter = GateCutter(parent, self._batches(family, parent.arch), steps=int(settings.get("steps", 150)), mode=mode,
+                            progress=self.progress)
+        shared = (time.perf_counter() - started) / len(budgets)  # the sparsity training serves every budget
+        for budget in budgets:
+            t0 = time.perf_counter() - shared
+            cut_mode = "layerwise" if budget <= layerwise_below else mode
+            target = budget * parent_macs
+            floor = cutter.smallest_macs(cut_mode) > target
+            child, _, note = cutter.cut(keep=1e-3, mode=cut_mode) if floor else cutter.cut(budget_macs=target, mode=cut_mode)
+            self._save(self._score(family, child, fam.name, "gates", budget, parent_macs, floor=floor, note=note, started=t0))
+
+    def _uniform(self, family, fam, parent, weights, parent_macs, budgets, settings) -> None:
+        from autoprune.prune.methods import prune_uniform
+
+        for budget in budgets:
+            t0 = time.perf_counter()
+            space = settings.get("space", family.name)
+            try:
+                child, _, note = prune_uniform(parent, space=space, importance=settings.get("importance", "l1"), keep=None,
+                                               budget_macs=budget * parent_macs, seed=self.spec.seed)
+                floor = False
+            except BudgetError:
+                child, _, note = prune_uniform(parent, space=space, importance=settings.get("importance", "l1"),
+                                               keep=1e-3, budget_macs=None, seed=self.spec.seed)
+                floor = True
+            self._save(self._score(family, child, fam.name, "uniform", budget, parent_macs, floor=floor, note=note, started=t0))
+
+    def _search(self, family, fam, parent, weights, parent_macs, budgets, settings) -> None:
+        import optuna
+
+        from autoprune.search.runner import SearchSettings, build_context, search
+        from autoprune.search.study import feasible, open_run
+
+        for budget in budgets:
+            t0 = time.perf_counter()
+            base = SearchSettings(
+                tracker=fam.name, budget_kind="mflops", budget_value=1.0, preset=fam.preset, checkpoint=str(weights),
+                data=None if self.spec.builtin else str(self.root), space=settings.get("space"),
+                trials=int(settings.get("trials", 8)), proxy_steps=int(settings.get("proxy_steps", 20)),
+                proxy_sequences=int(settings.get("proxy_sequences", 2)), sampler=settings.get("sampler", "tpe"),
+                seed=self.spec.seed, runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
+                study_name=f"{fam.name}-{budget * 100:g}pct", command=f"autoprune study run {self.spec.source}",
+            )
+            ctx = build_context(base, progress=False)
+            floor = ctx.smallest_cost * 1e6 > budget * parent_macs
+            # Below the smallest child the space can make, search just above that floor (reported as such):
+            # projection needs some room above the smallest child to vary the knobs.
+            base.budget_value = max(budget * parent_macs, ctx.smallest_cost * 1e6 * 1.15) / 1e6
+            search(base, progress=self.progress)
+            study = open_run(base.run_dir).study
+            complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            done = [t for t in complete if feasible(t)]
+            if done:
+                best = max(done, key=lambda t: t.values[0])
+            elif floor and complete:  # at the floor, the cheapest child found is the answer
+                best = min(complete, key=lambda t: t.values[1])
+            else:
+                console.print(f"{fam.name} search {budget * 100:g} %: no feasible trial finished; cell left empty")
+                continue
+            child, _ = ctx.pruner.prune(best.user_attrs["knobs"])
+            note = f"search ({base.sampler}, {base.trials} trials, proxy {base.proxy_steps} steps): trial {best.number}, proxy AO {best.values[0]:.3f}"
+            self._save(self._score(family, child, fam.name, "search", budget, parent_macs, floor=floor, note=note, started=t0))
+
+
+def run_study(spec: StudySpec, *, progress: bool = True) -> list[Cell]:
+    return Study(spec, progress=progress).run()
