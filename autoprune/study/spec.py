@@ -1,20 +1,7 @@
 """A study spec: which parents, which budgets, which pruning methods, how much training.
 
 A study is declared in YAML so a user can run the same experiment on their own checkpoints
-and data (GPU, GOT-10k) without code::
-
-    name: paper-stability
-    data: builtin                # or a GOT-10k / LaSOT / ... root with train and val splits
-    seed: 0
-    budgets: [0.75, 0.5, 0.25, 0.1, 0.01]   # fractions of each parent's per-frame MACs
-    finetune_steps: 150          # every child, whatever made it, gets this many steps
-    batch_size: 8
-    families:
-      siamrpn: {preset: tiny, parent_steps: 800}
-      ostrack: {preset: tiny, checkpoint: /path/to/weights.safetensors}
-    methods:
-      gates:  {steps: 150, mode: naive, layerwise_at_or_below: 0.01}
-      search: {trials: 8, proxy_steps: 20, proxy_sequences: 2, sampler: tpe}
+and data (GPU, GOT-10k) without code; the format is documented in studies/README.md.
 """
 from __future__ import annotations
 
@@ -93,7 +80,7 @@ def parse_spec(data: Any, source: Path) -> StudySpec:
     _unknown(source, "the top level", data, _TOP)
     for key in ("name", "budgets", "families", "methods"):
         if key not in data:
-            raise _fail(source, key, "given (see the example at the top of autoprune/study/spec.py)")
+            raise _fail(source, key, "given (see the format in studies/README.md)")
     name = data["name"]
     if not isinstance(name, str) or not name or "/" in name:
         raise _fail(source, "name", "a non-empty name without '/'", name)
