@@ -115,7 +115,8 @@ def tracker_speed(quick: bool) -> dict:
     rows = []
     for name in _families():
         family = trackers.get(name)
-        for preset in [p for p, spec in family.presets.items() if not spec.official]:
+        presets = [family.default_preset] if quick else [p for p, spec in family.presets.items() if not spec.official]
+        for preset in presets:
             model = family.create(preset).eval()
             result = evaluate(family.make_tracker(model), seqs, progress=False)
             cost = family.analytic_cost(model.arch)
@@ -126,7 +127,11 @@ def tracker_speed(quick: bool) -> dict:
             "columns": ["family", "preset", "MMACs", "params (M)", "network ms", "FPS"], "notes": []}
 
 
+from benchmarks.quality import proxy_fidelity, search_quality  # noqa: E402
+
 BENCHMARKS = {
+    "search_quality": search_quality,
+    "proxy_fidelity": proxy_fidelity,
     "prune_overhead": prune_overhead,
     "latency_efficiency": latency_efficiency,
     "latency_model": latency_model,

@@ -9,7 +9,7 @@ from autoprune.checkpoint import atomic_write
 from autoprune.study.run import Cell
 from autoprune.study.spec import StudySpec
 
-METHOD_LABEL = {"gates": "learned gates (paper)", "search": "autoprune search", "uniform": "uniform"}
+METHOD_LABEL = {"gates": "learned gates (paper)", "search": "autoprune search", "random": "random search", "uniform": "uniform"}
 
 
 def _pct(x: float) -> str:

@@ -112,8 +112,13 @@ class Study:
             budgets = [b for b in self.spec.budgets if not self._done(cell_key(fam.name, method, b))]
             if not budgets:
                 continue
-            maker = {"gates": self._gates, "search": self._search, "uniform": self._uniform}[method]
-            maker(family, fam, model, weights, parent_macs, budgets, settings)
+            if method in ("search", "random"):
+                if method == "random":
+                    settings = {**settings, "sampler": "random"}
+                self._search(family, fam, model, weights, parent_macs, budgets, settings, method=method)
+            else:
+                maker = {"gates": self._gates, "uniform": self._uniform}[method]
+                maker(family, fam, model, weights, parent_macs, budgets, settings)
 
     def _score(self, family, child, fname, method, budget, parent_macs, *, floor, note, finetune=True, started) -> Cell:
         from autoprune.cost import tracker_cost
@@ -170,7 +175,7 @@ class Study:
                 floor = True
             self._save(self._score(family, child, fam.name, "uniform", budget, parent_macs, floor=floor, note=note, started=t0))
 
-    def _search(self, family, fam, parent, weights, parent_macs, budgets, settings) -> None:
+    def _search(self, family, fam, parent, weights, parent_macs, budgets, settings, *, method: str) -> None:
         import optuna
 
         from autoprune.search.runner import SearchSettings, build_context, search
@@ -184,7 +189,7 @@ class Study:
                 trials=int(settings.get("trials", 8)), proxy_steps=int(settings.get("proxy_steps", 20)),
                 proxy_sequences=int(settings.get("proxy_sequences", 2)), sampler=settings.get("sampler", "tpe"),
                 seed=self.spec.seed, runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
-                study_name=f"{fam.name}-{budget * 100:g}pct", command=f"autoprune study run {self.spec.source}",
+                study_name=f"{fam.name}-{method}-{budget * 100:g}pct", command=f"autoprune study run {self.spec.source}",
             )
             ctx = build_context(base, progress=False)
             floor = ctx.smallest_cost * 1e6 > budget * parent_macs
@@ -200,11 +205,11 @@ class Study:
             elif floor and complete:  # at the floor, the cheapest child found is the answer
                 best = min(complete, key=lambda t: t.values[1])
             else:
-                console.print(f"{fam.name} search {budget * 100:g} %: no feasible trial finished; cell left empty")
+                console.print(f"{fam.name} {method} {budget * 100:g} %: no feasible trial finished; cell left empty")
                 continue
             child, _ = ctx.pruner.prune(best.user_attrs["knobs"])
             note = f"search ({base.sampler}, {base.trials} trials, proxy {base.proxy_steps} steps): trial {best.number}, proxy AO {best.values[0]:.3f}"
-            self._save(self._score(family, child, fam.name, "search", budget, parent_macs, floor=floor, note=note, started=t0))
+            self._save(self._score(family, child, fam.name, method, budget, parent_macs, floor=floor, note=note, started=t0))
 
 
 def run_study(spec: StudySpec, *, progress: bool = True) -> list[Cell]:

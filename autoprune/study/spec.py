@@ -13,13 +13,14 @@ import yaml
 
 from autoprune.errors import ConfigError
 
-METHODS = ("gates", "search", "uniform")
+METHODS = ("gates", "search", "random", "uniform")
 _TOP = {"name", "description", "data", "seed", "budgets", "finetune_steps", "batch_size", "families", "methods",
         "max_sequences", "out"}
 _FAMILY_KEYS = {"preset", "checkpoint", "parent_steps", "lr", "trust_pickle"}
 _METHOD_KEYS = {
     "gates": {"steps", "mode", "layerwise_at_or_below"},
     "search": {"trials", "proxy_steps", "proxy_sequences", "sampler", "space"},
+    "random": {"trials", "proxy_steps", "proxy_sequences", "space"},  # the search with random sampling
     "uniform": {"importance", "space"},
 }
 

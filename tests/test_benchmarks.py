@@ -1,0 +1,24 @@
+"""The benchmark harness in --quick mode: every benchmark runs and writes its result files."""
+import json
+
+import pytest
+
+from benchmarks._harness import _main
+from benchmarks.suite import BENCHMARKS
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_quick_benchmark_writes_markdown_and_json(name, tmp_path, capsys):
+    assert _main(["--quick", "--out", str(tmp_path), name]) == 0
+    result = json.loads((tmp_path / f"{name}.json").read_text())
+    assert result["quick"] is True and result["rows"] and result["command"].endswith(name)
+    markdown = (tmp_path / f"{name}.md").read_text()
+    assert markdown.startswith("# ") and "quick mode" in markdown
+    for goal in result.get("goals", []):
+        assert ("**met**" if goal["met"] else "**missed**") in markdown
+
+
+def test_unknown_benchmark_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _main(["no-such-benchmark"])
+    assert exit_.value.code == 2 and "valid:" in capsys.readouterr().err
