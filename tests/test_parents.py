@@ -6,7 +6,7 @@ import trackers
 from autoprune.data import builtin_root
 from autoprune.search.parent import prepare_parent, shipped_parent
 
-SHIPPED = [("siamrpn", "small"), ("ostrack", "tiny"), ("stark", "small")]
+SHIPPED = [("siamrpn", "small"), ("ostrack", "tiny"), ("stark", "tiny"), ("stark", "small")]
 
 
 @pytest.mark.parametrize("family_name,preset", SHIPPED)
