@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -125,6 +126,14 @@ def tracker_speed(quick: bool) -> dict:
     child, arch, _ = prune_uniform(siamrpn.create("small").eval(), space="siamrpn", importance="l1", keep=None,
                                    budget_macs=50e6)
     models.append((siamrpn, "small → 50 MMACs child", child.eval()))
+    # The same child exported with --onnx and run by ONNX Runtime (autoprune.load(..., runtime="onnx")).
+    import tempfile
+
+    from autoprune.export import export_model
+    from autoprune.export.loader import load_model
+
+    exported = export_model(siamrpn, child, Path(tempfile.mkdtemp()) / "child", onnx=True)
+    models.append((siamrpn, "small → 50 MMACs child, ONNX Runtime", load_model(exported, runtime="onnx")[1]))
     rows = []
     for family, label, model in models:
         result = evaluate(family.make_tracker(model), seqs, progress=False)
@@ -133,10 +142,10 @@ def tracker_speed(quick: bool) -> dict:
         rows.append({"family": family.name, "model": label, "MMACs": cost["frame_macs"] / 1e6,
                      "params (M)": cost["params"] / 1e6, "network ms": network, "frame ms": 1000 / result.fps,
                      "FPS": result.fps})
-    child_fps = rows[-1]["FPS"]
-    goals = [{"text": "siamrpn child at 50 M MACs: ≥ 200 FPS end to end on one core", "measured": f"{child_fps:.0f} FPS "
-              f"({rows[-1]['frame ms']:.1f} ms per frame, of which {rows[-1]['network ms']:.1f} ms network)",
-              "met": child_fps >= 200}]
+    goals = [{"text": f"siamrpn child at 50 M MACs ({row['model'].split(', ')[-1] if 'ONNX' in row['model'] else 'PyTorch'}): "
+                      "≥ 200 FPS end to end on one core",
+              "measured": f"{row['FPS']:.0f} FPS ({row['frame ms']:.1f} ms per frame, of which {row['network ms']:.1f} ms network)",
+              "met": row["FPS"] >= 200} for row in rows[-2:]]
     notes = ["FPS counts `update` calls only (init excluded), untrained weights (speed does not depend on them), "
              "torch with one thread; 'network ms' is the per-frame network path alone (CPU time, median).",
              "The gap between 'frame ms' and 'network ms' is the search-region crop (OpenCV), the score/box decoding "

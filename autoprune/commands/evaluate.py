@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-sequences", type=positive_int, help="evaluate only the first N sequences")
     p.add_argument("--out", help="write got10k-layout result files here")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="onnx: run the per-frame network of an export made with --onnx in ONNX Runtime")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
@@ -38,6 +40,15 @@ def make_tracker(args: argparse.Namespace):
         tracker = baselines.OpenCVTracker()
         return tracker, tracker.name
     weights = args.target or args.weights
+    if args.runtime == "onnx":
+        from pathlib import Path
+
+        from autoprune.export.loader import load_model
+
+        if not weights or not (Path(weights) / "arch.json").is_file():
+            raise ConfigError("--runtime onnx runs an export: pass a directory written by `autoprune export ... --onnx`")
+        family, model = load_model(weights, runtime="onnx")
+        return family.make_tracker(model, args.hparams), f"{family.name}-export-onnx"
     family, model = resolve(args.tracker, args.preset, args.checkpoint, weights, trust_pickle=args.trust_pickle)
     name = f"{family.name}-{args.preset or 'model'}" if not weights else f"{family.name}-{model.arch.get('preset', 'model')}"
     return family.make_tracker(model, args.hparams), name

@@ -10,6 +10,7 @@ from autoprune.checkpoint import load_strict, read_state_dict
 from autoprune.errors import ExportError
 
 FORMAT_VERSION = 1
+RUNTIMES = ("torch", "onnx")  # what runs the per-frame network of a loaded export
 
 
 def sha256_file(path: Path) -> str:
@@ -35,8 +36,10 @@ def read_manifest(directory: str | Path) -> dict:
     return data
 
 
-def load_model(directory: str | Path):
+def load_model(directory: str | Path, *, runtime: str = "torch"):
     """(family, model) of an export, weights checked against the recorded SHA-256."""
+    if runtime not in RUNTIMES:
+        raise ExportError(f"unknown runtime {runtime!r}; valid: {', '.join(RUNTIMES)}")
     directory = Path(directory)
     manifest = read_manifest(directory)
     weights = directory / "model.safetensors"
@@ -47,10 +50,19 @@ def load_model(directory: str | Path):
     family = trackers.get(manifest["arch"]["family"])
     model = family.build(family.validate_arch(manifest["arch"]))
     load_strict(model, read_state_dict(weights), source=str(weights))
-    return family, model.eval()
+    model.eval()
+    if runtime == "onnx":
+        from autoprune.export.onnx_runtime import use_onnx_runtime
+
+        use_onnx_runtime(model, directory, manifest)
+    return family, model
 
 
-def load(directory: str | Path, *, hparams: str | None = None):
-    """A ready tracker (``init(image, box)`` / ``update(image)``) from an export directory."""
-    family, model = load_model(directory)
+def load(directory: str | Path, *, hparams: str | None = None, runtime: str = "torch"):
+    """A ready tracker (``init(image, box)`` / ``update(image)``) from an export directory.
+
+    ``runtime="onnx"`` runs the per-frame network in ONNX Runtime (exports made with
+    ``--onnx``); the weights are still hash-checked and the template path stays in PyTorch.
+    """
+    family, model = load_model(directory, runtime=runtime)
     return family.make_tracker(model, hparams or read_manifest(directory).get("hparams"))

@@ -27,8 +27,9 @@ class _FramePath(torch.nn.Module):
         return tuple(v for v in out.values() if torch.is_tensor(v))
 
 
-def _export_onnx(family, model, path: Path) -> float:
-    """Write the per-frame path as ONNX; return the max abs difference to PyTorch in onnxruntime."""
+def _export_onnx(family, model, path: Path) -> tuple[float, list[str]]:
+    """Write the per-frame path as ONNX; return the max abs difference to PyTorch in onnxruntime
+    and the names of the outputs (the keys of ``model.track``'s result, in order)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -37,6 +38,7 @@ def _export_onnx(family, model, path: Path) -> float:
     with torch.no_grad():
         cache = tuple(model.template(z))
         expected = _FramePath(model)(x, *cache)
+        outputs = [k for k, v in model.track(cache, x).items() if torch.is_tensor(v)]
     names = ["search"] + [f"cache{i}" for i in range(len(cache))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -44,7 +46,7 @@ def _export_onnx(family, model, path: Path) -> float:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {n: t.numpy() for n, t in zip(names, (x, *cache))}
     got = session.run(None, feeds)
-    return max(float(np.abs(a - b.numpy()).max()) for a, b in zip(got, expected))
+    return max(float(np.abs(a - b.numpy()).max()) for a, b in zip(got, expected)), outputs
 
 
 def _card(manifest: dict) -> str:
@@ -80,7 +82,7 @@ def export_model(family, model, out: str | Path, *, info: dict | None = None, on
         manifest = {"format_version": FORMAT_VERSION, "arch": model.arch, "cost": family.analytic_cost(model.arch),
                     **(info or {}), "sha256": sha256_file(tmp / "model.safetensors")}
         if onnx:
-            manifest["onnx_max_abs_diff"] = _export_onnx(family, model, tmp / "model.onnx")
+            manifest["onnx_max_abs_diff"], manifest["onnx_outputs"] = _export_onnx(family, model, tmp / "model.onnx")
         (tmp / "card.md").write_text(_card(manifest))
         (tmp / "arch.json").write_text(json.dumps(manifest, indent=2))
         _replace_dir(tmp, out)
