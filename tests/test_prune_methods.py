@@ -57,3 +57,31 @@ def test_threshold_naive_is_global_and_layerwise_is_per_group():
     groups = {"a": a, "b": b}
     assert threshold(scores, groups, 0.5, "naive") == {"a": 4, "b": 1}  # b keeps its min_keep
     assert threshold(scores, groups, 0.5, "layerwise") == {"a": 2, "b": 2}
+
+
+def test_naive_threshold_never_compares_bn_scales_with_gates():
+    # BatchNorm scales live on another scale than gates: a single global cut would remove
+    # every CNN unit first. Each kind keeps its own top half.
+    bn = UnitGroup("layer1.0.inner1", 4, (Member("bn.w", 0),))
+    mlp = UnitGroup("blocks.0.mlp", 4, (Member("fc.w", 0),))
+    scores = {"layer1.0.inner1": torch.tensor([0.04, 0.03, 0.02, 0.01]), "blocks.0.mlp": torch.tensor([4.0, 3.0, 2.0, 1.0])}
+    groups = {g.name: g for g in (bn, mlp)}
+    kinds = {"layer1.0.inner1": "bn", "blocks.0.mlp": "gate"}
+    assert threshold(scores, groups, 0.5, "naive") == {"layer1.0.inner1": 1, "blocks.0.mlp": 4}
+    assert threshold(scores, groups, 0.5, "naive", kinds) == {"layer1.0.inner1": 2, "blocks.0.mlp": 2}
+
+
+def test_stark_gate_budgets_map_to_matching_macs():
+    from autoprune.data import builtin_root, open_split
+    from autoprune.data.pairs import pair_loader
+    from autoprune.prune.methods import GateCutter
+
+    family = trackers.get("stark")
+    parent = family.create("tiny").eval()
+    batches = pair_loader(open_split(builtin_root(), "train"), family.crop_spec(parent.arch), batch_size=2, seed=0)
+    cutter = GateCutter(parent, batches, steps=2, progress=False)
+    full = family.analytic_cost(parent.arch)["frame_macs"]
+    for budget in (0.75, 0.5):
+        child, arch, _ = cutter.cut(budget_macs=budget * full)
+        reached = family.analytic_cost(arch)["frame_macs"] / full
+        assert budget - 0.15 <= reached <= budget, (budget, reached)  # close under the budget, not far below

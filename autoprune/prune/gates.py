@@ -21,7 +21,7 @@ from torch import nn
 from autoprune.errors import ConfigError
 from autoprune.prune.apply import PruneConfig, family_of
 from autoprune.prune.groups import GatePoint, UnitGroup
-from autoprune.prune.importance import BNScale, Learned, unit_view
+from autoprune.prune.importance import BNScale, Learned, Magnitude, unit_view
 from autoprune.train import train
 
 # The paper's weights for OSTrack (attention, MLP); BN L1 weight as in network slimming.
@@ -35,6 +35,7 @@ class GateResult:
     importance: Learned
     config: PruneConfig
     kept_fraction: dict[str, float] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)  # group -> what its scores are (naive thresholds per kind)
 
 
 class _Gates(nn.Module):
@@ -111,8 +112,15 @@ def _unit_gate_scores(gates: _Gates, groups: Mapping[str, UnitGroup]) -> dict[st
     return out
 
 
-def threshold(scores: Mapping[str, torch.Tensor], groups: Mapping[str, UnitGroup], budget: float, mode: str) -> dict[str, int]:
-    """Units kept per group at budget ``b``: global top-b (naive) or top-b per group (layerwise)."""
+def threshold(scores: Mapping[str, torch.Tensor], groups: Mapping[str, UnitGroup], budget: float, mode: str,
+              kinds: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Units kept per group at budget ``b``: global top-b (naive) or top-b per group (layerwise).
+
+    Naive thresholding compares only scores of one kind (``kinds[group]``, default: the
+    unit size): the paper keeps the top-b attention gates and the top-b MLP gates apart, and
+    BatchNorm scales live on another scale than gates, so one global cut across them would
+    empty the CNN (or the transformer) first.
+    """
     if not 0 < budget <= 1:
         raise ConfigError(f"gate budget must be in (0, 1], got {budget}")
     if mode == "layerwise":
@@ -121,15 +129,22 @@ def threshold(scores: Mapping[str, torch.Tensor], groups: Mapping[str, UnitGroup
         raise ConfigError(f"unknown thresholding {mode!r}; valid: naive, layerwise")
     counts = {}
     # naive: one threshold over all units of one kind (heads with heads, units with units)
-    kinds: dict[int, list[str]] = {}
+    by_kind: dict[tuple, list[str]] = {}
     for n in scores:
-        kinds.setdefault(groups[n].unit, []).append(n)
-    for names in kinds.values():
-        values = torch.cat([scores[n] for n in names])
+        by_kind.setdefault(((kinds or {}).get(n, ""), groups[n].unit), []).append(n)
+    for names in by_kind.values():
+        values = torch.cat([scores[n].float() for n in names])
         k = max(1, math.ceil(budget * values.numel()))
-        cut = torch.topk(values, k).values.min()
+        # Keep exactly the k best units, ties broken by position: with a value cut, tied
+        # scores (untrained or frozen layers) would all stay or all go at once.
+        order = torch.sort(values, descending=True, stable=True).indices
+        kept = torch.zeros(values.numel(), dtype=torch.bool)
+        kept[order[:k]] = True
+        start = 0
         for n in names:
-            counts[n] = int(max(groups[n].min_keep, int((scores[n] >= cut).sum())))
+            size = scores[n].numel()
+            counts[n] = int(max(groups[n].min_keep, int(kept[start:start + size].sum())))
+            start += size
     return counts
 
 
@@ -171,12 +186,22 @@ def sparsity_train(
     with torch.no_grad():
         fold_gates(model, gates, groups)
     state = model.state_dict()
-    bn_scores = BNScale().unit_scores(state, bn_groups)
-    all_scores = {**bn_scores, **scores}
-    counts = threshold(all_scores, groups, budget, mode)
+    # BatchNorm the training could sparsify is ranked by its scales; frozen BatchNorm (STARK's
+    # backbone) still holds its initial scales, often all equal, so those groups are ranked by
+    # the L1 norm of their weights instead — on their own scale, thresholded as their own kind.
+    def sparsified(g) -> bool:
+        return all(m.key in trainable for m in g.members if m.kind == "bn_scale")
+
+    slimmed = [g for g in bn_groups if sparsified(g)]
+    frozen = [g for g in bn_groups if not sparsified(g)]
+    bn_scores = BNScale().unit_scores(state, slimmed)
+    l1_scores = Magnitude(1).unit_scores(state, frozen)
+    all_scores = {**bn_scores, **l1_scores, **scores}
+    kinds = {**{n: "bn" for n in bn_scores}, **{n: "l1" for n in l1_scores}, **{n: "gate" for n in scores}}
+    counts = threshold(all_scores, groups, budget, mode, kinds)
     config = PruneConfig(keep=counts)
     fraction = {n: counts[n] / groups[n].size for n in counts}
-    return model, GateResult(importance=Learned(scores=all_scores), config=config, kept_fraction=fraction)
+    return model, GateResult(importance=Learned(scores=all_scores), config=config, kept_fraction=fraction, kinds=kinds)
 
 
 def fold_gates(model: nn.Module, gates: _Gates, groups: Mapping[str, UnitGroup]) -> None:

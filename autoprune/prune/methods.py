@@ -37,10 +37,11 @@ class GateCutter:
         self.parent_arch = parent.arch
         self.trained, result = sparsity_train(parent, batches, steps=steps, budget=1.0, mode=mode, progress=progress)
         self.importance = result.importance
+        self.kinds = result.kinds
         self.groups = {g.name: g for g in self.family.unit_groups(parent.arch)}
 
     def _counts(self, keep: float, mode: str) -> dict[str, int]:
-        return threshold(self.importance.scores, self.groups, keep, mode)
+        return threshold(self.importance.scores, self.groups, keep, mode, self.kinds)
 
     def frame_macs(self, keep: float, mode: str) -> float:
         arch = self.family.child_arch(self.parent_arch, self._counts(keep, mode), set())

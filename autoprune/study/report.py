@@ -64,7 +64,8 @@ def write_report(spec: StudySpec, cells: list[Cell], *, command: str, seconds: f
               f"every child fine-tuned {spec.finetune_steps} steps (batch {spec.batch_size}); "
               f"evaluation on the whole val split ({'first ' + str(spec.max_sequences) if spec.max_sequences else 'all'} sequences).  ",
               f"Compute: {sum(c.seconds for c in cells) / 60:.1f} min of cell time; this invocation {seconds / 60:.1f} min.", ""]
-    lines += ["## Dense parents", "", "| family | preset record | per-frame M MACs | params (M) | latency (ms, 1 thread) | AO | SR0.5 | SR0.75 | FPS |",
+    lines += ["## Dense parents", "", f"Scored after the same {spec.finetune_steps} fine-tune steps every child gets "
+              "(retention below is relative to these).", "", "| family | preset record | per-frame M MACs | params (M) | latency (ms, 1 thread) | AO | SR0.5 | SR0.75 | FPS |",
               "|---|---|---|---|---|---|---|---|---|"]
     for c in dense.values():
         lines.append(f"| {c.family} | {c.note.split(' trained')[0].replace('parent: ', '')} | {c.frame_macs / 1e6:.2f} | "

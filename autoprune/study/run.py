@@ -106,8 +106,12 @@ class Study:
         save_safetensors(model.state_dict(), weights, metadata={"arch": json.dumps(model.arch), "source": parent.source})
         parent_macs = family.analytic_cost(model.arch)["frame_macs"]
         if not self._done(cell_key(fam.name, "dense", None)):
-            self._save(self._score(family, model, fam.name, "dense", None, parent_macs, floor=False,
-                                   note=parent.description, finetune=False, started=time.perf_counter()))
+            # The dense reference gets the children's fine-tune too: a briefly trained parent
+            # improves with 150 more steps, and retention must not credit pruning for that.
+            import copy
+
+            self._save(self._score(family, copy.deepcopy(model), fam.name, "dense", None, parent_macs, floor=False,
+                                   note=parent.description, started=time.perf_counter()))
         for method, settings in self.spec.methods.items():
             budgets = [b for b in self.spec.budgets if not self._done(cell_key(fam.name, method, b))]
             if not budgets:
