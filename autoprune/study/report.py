@@ -82,6 +82,9 @@ def write_report(spec: StudySpec, cells: list[Cell], *, command: str, seconds: f
                      f"{c.ao:.3f} | {'-' if r is None else f'{100 * r:.0f} %'} | {c.sr50:.3f} | {c.sr75:.3f} | "
                      f"{c.params / 1e6:.3f} | {c.latency_ms:.2f} | {speed} | {c.fps:.0f} |")
     lines += ["", "## What the numbers say", ""] + [f"- {f}" for f in findings(spec, cells)]
+    written = out / "conclusions.md"  # the authors' reading of a real run, kept across report rewrites
+    if written.is_file():
+        lines += ["", "## Conclusions", "", written.read_text().strip()]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     lines += ["", "## Cells", "", "Each cell's record (architecture, note, timings) is in `cells/<family>-<method>-<budget>.json`; "
               "search studies are in `runs/` (open them with `autoprune dashboard`)."]
