@@ -52,6 +52,10 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, capsys):
     assert main(["study", "run", str(spec_path)]) == 0
     assert before == {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
     assert main(["study", "report", str(spec_path)]) == 0
+    assert main(["study", "report", str(spec_path), "--remeasure-latency"]) == 0
+    remeasured = {p.stem: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")}
+    assert all(c["latency_ms"] > 0 for c in remeasured.values())
+    assert {k: c["ao"] for k, c in remeasured.items()} == {k: c["ao"] for k, c in cells.items()}
 
 
 @pytest.mark.parametrize("mutation,message", [

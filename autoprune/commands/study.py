@@ -15,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
         action.add_argument("spec", help="study spec YAML, e.g. studies/paper-stability.yaml (format: docs in studies/README.md)")
     run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: latency is measured on one core)")
+    report.add_argument("--remeasure-latency", action="store_true",
+                        help="time every cell's architecture again first, in one run (after a run that shared the machine)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
         cells = study.run()
     else:
         cells = study.cells()
+        if cells and args.remeasure_latency:
+            torch.set_num_threads(1)
+            cells = study.remeasure_latency()
         if not cells:
             raise ConfigError(f"study {spec.name}: no finished cells in {spec.out / 'cells'}; run `autoprune study run {args.spec}` first")
     command = "autoprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else f"autoprune study run {args.spec}"

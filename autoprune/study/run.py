@@ -80,6 +80,19 @@ class Study:
             keys += [cell_key(fam.name, m, b) for m in self.spec.methods for b in self.spec.budgets]
         return keys
 
+    def remeasure_latency(self) -> list[Cell]:
+        """Time every finished cell's architecture again (speed does not depend on the weights).
+
+        For a study whose cells ran beside other jobs: re-timing them all in one quiet run
+        makes the latency and speed-up columns comparable with each other.
+        """
+        cells = self.cells()
+        for cell in cells:
+            family = trackers.get(cell.family)
+            cell.latency_ms = _latency_ms(family, family.build(family.validate_arch(cell.arch)).eval())
+            self._save(cell)
+        return cells
+
     # ---- running -----------------------------------------------------------------
     def run(self) -> list[Cell]:
         torch.manual_seed(self.spec.seed)
@@ -134,15 +147,16 @@ class Study:
             train(family, child, self._batches(family, child.arch), steps=self.spec.finetune_steps, lr=None,
                   progress=self.progress, description=f"fine-tune {label}")
         child.eval()
-        cost = tracker_cost(family, child, latency=True, threads=1)
+        cost = tracker_cost(family, child)
+        latency_ms = _latency_ms(family, child)
         result = evaluate(lambda: family.make_tracker(child), self.val_split, progress=self.progress,
                           tracker_name=label)
         cell = Cell(family=fname, method=method, budget=budget, reached=cost.frame_macs / parent_macs, floor=floor,
-                    frame_macs=cost.frame_macs, init_macs=cost.init_macs, params=cost.params, latency_ms=cost.latency_ms,
+                    frame_macs=cost.frame_macs, init_macs=cost.init_macs, params=cost.params, latency_ms=latency_ms,
                     ao=result.ao, sr50=result.sr50, sr75=result.sr75, fps=result.fps, note=note,
                     seconds=time.perf_counter() - started, arch=child.arch)
         console.print(f"{label}: {cost.frame_macs / 1e6:.2f} M FLOPs (MACs) per frame ({100 * cell.reached:.1f} % of the parent), "
-                      f"AO {result.ao:.3f}, {cost.latency_ms:.2f} ms", highlight=False)
+                      f"AO {result.ao:.3f}, {latency_ms:.2f} ms", highlight=False)
         return cell
 
     # ---- methods -------------------------------------------------------------------
@@ -214,6 +228,13 @@ class Study:
             child, _ = ctx.pruner.prune(best.user_attrs["knobs"])
             note = f"search ({base.sampler}, {base.trials} trials, proxy {base.proxy_steps} steps): trial {best.number}, proxy AO {best.values[0]:.3f}"
             self._save(self._score(family, child, fam.name, method, budget, parent_macs, floor=floor, note=note, started=t0))
+
+
+def _latency_ms(family, model) -> float:
+    """Per-frame network latency on one thread, CPU time (steady when other jobs share the machine)."""
+    from autoprune.cost import tracker_latency
+
+    return tracker_latency(family, model, threads=1, repeats=30, clock="cpu").median_ms
 
 
 def run_study(spec: StudySpec, *, progress: bool = True) -> list[Cell]:
