@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             cells = study.remeasure_latency()
         if not cells:
             raise ConfigError(f"study {spec.name}: no finished cells in {spec.out / 'cells'}; run `autoprune study run {args.spec}` first")
-    command = "autoprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else f"autoprune study run {args.spec}"
-    path = write_report(spec, cells, command=command, seconds=time.perf_counter() - started)
+    command = "autoprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else f"autoprune study {args.action} {args.spec}"
+    path = write_report(spec, cells, command=command, seconds=time.perf_counter() - started, action=args.action)
     console.print(f"report: [bold]{path}[/]")
     return 0

@@ -52,18 +52,35 @@ def findings(spec: StudySpec, cells: list[Cell]) -> list[str]:
     return lines
 
 
-def write_report(spec: StudySpec, cells: list[Cell], *, command: str, seconds: float) -> Path:
+def _invocations(out: Path, command: str, seconds: float, action: str) -> list[dict]:
+    """Every `study run` that added cells (command, wall time), kept in ``runs.json``."""
+    import json
+
+    path = out / "runs.json"
+    runs = json.loads(path.read_text()) if path.is_file() else []
+    if action == "run":
+        runs.append({"command": command, "minutes": round(seconds / 60, 1)})
+        text = json.dumps(runs, indent=1)
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    return runs
+
+
+def write_report(spec: StudySpec, cells: list[Cell], *, command: str, seconds: float, action: str = "run") -> Path:
     out = spec.out
     out.mkdir(parents=True, exist_ok=True)
+    runs = _invocations(out, command, seconds, action)
     plots = [plot_ao_vs_budget(spec, cells, out / "ao_vs_budget.png"), plot_latency_vs_macs(cells, out / "latency_vs_macs.png")]
     dense = {c.family: c for c in cells if c.method == "dense"}
     lines = [f"# Study: {spec.name}", ""]
     if spec.description:
         lines += [spec.description, ""]
-    lines += [f"Command: `{command}`  ", f"Spec: `{spec.source.name}`; seed {spec.seed}; data: {spec.data}; "
+    made_by = "; then ".join(f"`{r['command']}` ({r['minutes']:g} min)" for r in runs) or f"`{command}`"
+    lines += [f"Made by: {made_by}" + ("" if action == "run" else f"; report by `{command}`") + ".  ",
+              f"Spec: `{spec.source.name}`; seed {spec.seed}; data: {spec.data}; "
               f"every child fine-tuned {spec.finetune_steps} steps (batch {spec.batch_size}); "
               f"evaluation on the whole val split ({'first ' + str(spec.max_sequences) if spec.max_sequences else 'all'} sequences).  ",
-              f"Compute: {sum(c.seconds for c in cells) / 60:.1f} min of cell time; this invocation {seconds / 60:.1f} min.", ""]
+              f"Compute: {sum(c.seconds for c in cells) / 60:.1f} min of cell time (fine-tunes, searches, evaluations) "
+              "on 2 CPU cores shared with other jobs; latency is per-frame CPU time on one thread.", ""]
     lines += ["## Dense parents", "", f"Scored after the same {spec.finetune_steps} fine-tune steps every child gets "
               "(retention below is relative to these).", "", "| family | preset record | per-frame M MACs | params (M) | latency (ms, 1 thread) | AO | SR0.5 | SR0.75 | FPS |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -98,6 +115,7 @@ def plot_ao_vs_budget(spec: StudySpec, cells: list[Cell], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     families = [f.name for f in spec.families]
     fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.6), squeeze=False, sharey=True)
@@ -110,8 +128,12 @@ def plot_ao_vs_budget(spec: StudySpec, cells: list[Cell], path: Path) -> Path:
         if dense:
             ax.axhline(dense.ao, color="grey", linestyle="--", label="dense parent")
         ax.set_xscale("log")
+        ticks = [1, 2, 5, 10, 25, 50, 100]
+        ax.set_xticks(ticks, [f"{t} %" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlim(0.8, 110)
         ax.set_title(fam)
-        ax.set_xlabel("per-frame MACs, % of parent")
+        ax.set_xlabel("per-frame MACs, share of the parent")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("AO (val)")
     axes[0][-1].legend(fontsize=8)
