@@ -60,6 +60,15 @@ class CropSpec:
     pad: str = "zero"  # 'mean' (pysot) or 'zero'
 
 
+def crop_tensor(image: np.ndarray, center, side: float, out_size: int, *, pad, device) -> torch.Tensor:
+    """A square crop of ``image`` (see ``autoprune.geometry.crop_square``) as a 1x3xHxW float
+    tensor of 0..255 pixel values on ``device``: what every family's tracker feeds its network."""
+    from autoprune.geometry import crop_square
+
+    patch = crop_square(image, center, side, out_size, pad=pad)
+    return torch.from_numpy(np.ascontiguousarray(patch)).to(device).permute(2, 0, 1)[None].float()
+
+
 class Tracker(ABC):
     """Single-object tracker: ``init`` on the first frame, ``update`` on every next one."""
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from autoprune.errors import ConfigError
-from autoprune.geometry import clip_box, context_side, crop_square
-from trackers.base import Tracker
+from autoprune.geometry import clip_box, context_side
+from trackers.base import Tracker, crop_tensor
 from trackers.ostrack.head import decode_boxes
 
 HPARAM_KEYS = ("window", "clip_margin")
@@ -52,6 +52,7 @@ class OSTrackTracker(Tracker):
 
     def __init__(self, model, *, preprocess, hparams: Mapping[str, Any], name: str | None = None) -> None:
         self.model = model.eval()
+        self.device = next(model.parameters()).device  # looked up once, not on every frame
         self.preprocess = preprocess
         self.hp = check_hparams(hparams)
         if name:
@@ -64,10 +65,7 @@ class OSTrackTracker(Tracker):
         self.box: np.ndarray | None = None
 
     def _crop(self, image: np.ndarray, side: float, out_size: int) -> torch.Tensor:
-        patch = crop_square(image, self._center(), side, out_size, pad="zero")
-        t = torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1)[None].float()
-        device = next(self.model.parameters()).device
-        return self.preprocess(t.to(device))
+        return self.preprocess(crop_tensor(image, self._center(), side, out_size, pad="zero", device=self.device))
 
     def _center(self) -> tuple[float, float]:
         x, y, w, h = self.box

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from autoprune.errors import ConfigError
-from autoprune.geometry import context_side, crop_square
-from trackers.base import Tracker
+from autoprune.geometry import context_side
+from trackers.base import Tracker, crop_tensor
 from trackers.siamrpn.anchors import anchor_grid, decode
 from trackers.siamrpn.arch import anchor_num, score_size
 
@@ -63,6 +63,7 @@ class SiamRPNTracker(Tracker):
 
     def __init__(self, model, *, preprocess, hparams: Mapping[str, Any], name: str | None = None) -> None:
         self.model = model.eval()
+        self.device = next(model.parameters()).device  # looked up once, not on every frame
         self.preprocess = preprocess
         self.hp = check_hparams(hparams)
         if name:
@@ -76,10 +77,7 @@ class SiamRPNTracker(Tracker):
         self.best_score = 0.0
 
     def _crop(self, image: np.ndarray, side: float, out_size: int) -> torch.Tensor:
-        patch = crop_square(image, self.center, side, out_size, pad=self.pad)
-        t = torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1)[None].float()
-        device = next(self.model.parameters()).device
-        return self.preprocess(t.to(device))
+        return self.preprocess(crop_tensor(image, self.center, side, out_size, pad=self.pad, device=self.device))
 
     @torch.inference_mode()
     def init(self, image: np.ndarray, box: Sequence[float]) -> None:

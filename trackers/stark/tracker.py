@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from autoprune.errors import AutoPruneError
-from autoprune.geometry import box_center, crop_square
-from trackers.base import CropSpec, Tracker
+from autoprune.geometry import box_center
+from trackers.base import CropSpec, Tracker, crop_tensor
 from trackers.stark.inputs import normalize, padding_mask
 from trackers.stark.model import StarkModel
 
@@ -41,8 +41,7 @@ class StarkTracker(Tracker):
         w, h = float(box[2]), float(box[3])
         center = box_center(box)
         side = factor * math.sqrt(max(w * h, 1e-6))
-        crop = crop_square(image, center, side, size, pad="zero")
-        pixels = torch.from_numpy(np.ascontiguousarray(crop)).to(self.device).permute(2, 0, 1)[None].float()
+        pixels = crop_tensor(image, center, side, size, pad="zero", device=self.device)
         mask = None
         if self.mask_padding:
             mask = torch.from_numpy(padding_mask(image.shape, center, side, size)).to(self.device)[None]
