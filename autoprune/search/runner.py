@@ -210,10 +210,13 @@ def _worker(settings: SearchSettings) -> None:
     optimize(ctx, open_study(settings), progress=False)
 
 
-def search(s: SearchSettings, *, progress: bool = True) -> dict:
-    """Run (or resume) a search; returns a summary dict with the run directory and best trial."""
+def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = None) -> dict:
+    """Run (or resume) a search; returns a summary dict with the run directory and best trial.
+
+    ``ctx``: a context already built from ``s`` (parent, scored pruner, cost model), to reuse.
+    """
     torch.set_num_threads(s.threads)
-    ctx = build_context(s, progress=progress)
+    ctx = ctx if ctx is not None else build_context(s, progress=progress)
     check_feasible(s.budget, parent=ctx.parent_cost, smallest=ctx.smallest_cost)  # before any output or file
     console.print(ctx.parent_note, highlight=False)
     study = open_study(s)

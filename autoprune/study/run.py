@@ -214,7 +214,7 @@ class Study:
             # Below the smallest child the space can make, search just above that floor (reported as such):
             # projection needs some room above the smallest child to vary the knobs.
             base.budget_value = max(budget * parent_macs, ctx.smallest_cost * 1e6 * 1.15) / 1e6
-            search(base, progress=self.progress)
+            search(base, progress=self.progress, ctx=ctx)  # ctx.settings is base: it sees the budget set above
             study = open_run(base.run_dir).study
             complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             done = [t for t in complete if feasible(t)]
