@@ -83,3 +83,13 @@ def test_evaluate_static_baseline_json(tmp_path, capsys):
 
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= metrics["ao"] <= 1 and set(metrics) >= {"ao", "sr50", "sr75", "auc", "precision", "fps"}
+
+
+def test_train_with_weights_alone_takes_the_family_from_the_saved_model(tmp_path):
+    shipped = "trackers/stark/weights/tiny-builtin.safetensors"
+    out = tmp_path / "fine-tuned"
+    assert main(["train", "--weights", shipped, "--steps", "1", "--batch-size", "2", "--out", str(out), "--save-every", "0"]) == 0
+    from autoprune.models import load_saved
+
+    family, model = load_saved(out)
+    assert family.name == "stark" and model.arch["d_model"] == 64

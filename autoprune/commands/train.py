@@ -34,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    family, model = resolve(args.tracker or "siamrpn", args.preset, args.checkpoint, args.weights, trust_pickle=args.trust_pickle)
-    preset = args.preset or family.default_preset
+    # With --weights the saved model names its family; otherwise the headline family is the default.
+    tracker = args.tracker or (None if args.weights else "siamrpn")
+    family, model = resolve(tracker, args.preset, args.checkpoint, args.weights, trust_pickle=args.trust_pickle)
+    preset = Path(args.weights).name if args.weights else (args.preset or family.default_preset)
     out = Path(args.out or f"runs/train/{family.name}-{preset}")
     sequences = data.open_split(data_root(args.data), args.split)
     batches = pair_loader(sequences, family.crop_spec(model.arch), batch_size=args.batch_size, seed=args.seed, workers=args.workers)
