@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,19 @@ class Tracker(ABC):
     @abstractmethod
     def update(self, image: np.ndarray) -> np.ndarray:
         """Return the target box (xywh, float) in the next ``image``."""
+
+
+class ModelTracker(Tracker):
+    """A tracker driven by a family's network: the model in eval mode, its device, its input transform."""
+
+    def __init__(self, model: "TrackerModel", *, preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 name: str | None = None) -> None:
+        self.model = model.eval()
+        self.device = next(model.parameters()).device  # looked up once, not on every frame
+        self.preprocess = preprocess
+        self.cache: tuple[torch.Tensor, ...] | None = None  # the template work done at init
+        if name:
+            self.name = name
 
 
 class TrackerModel(nn.Module):
@@ -166,6 +179,16 @@ class TrackerFamily(ABC):
         return self.preprocess(z), self.preprocess(x)
 
     # --- tracking -----------------------------------------------------------------
+    def resolve_hparams(self, hparams: str | Mapping[str, Any] | None, default: str) -> dict[str, Any]:
+        """Tracker settings: a name in ``self.hparams`` (``None`` means ``default``) or a mapping taken as is."""
+        if hparams is None:
+            hparams = default
+        if isinstance(hparams, str):
+            if hparams not in self.hparams:
+                raise ConfigError(f"unknown {self.name} tracker settings {hparams!r}; valid: {', '.join(sorted(self.hparams))}")
+            return dict(self.hparams[hparams])
+        return dict(hparams)
+
     @abstractmethod
     def make_tracker(self, model: TrackerModel, hparams: str | Mapping[str, Any] | None = None) -> Tracker:
         """Wrap a model in the family's tracking loop (``hparams``: a name in ``self.hparams`` or a dict)."""

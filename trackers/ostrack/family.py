@@ -85,12 +85,7 @@ class OSTrackFamily(TrackerFamily):
 
     # --- tracking -----------------------------------------------------------------
     def make_tracker(self, model: TrackerModel, hparams: str | Mapping[str, Any] | None = None) -> OSTrackTracker:
-        if hparams is None:
-            hparams = "default"
-        if isinstance(hparams, str):
-            if hparams not in self.hparams:
-                raise ConfigError(f"unknown ostrack tracker settings {hparams!r}; valid: {', '.join(sorted(self.hparams))}")
-            hparams = self.hparams[hparams]
+        hparams = self.resolve_hparams(hparams, default="default")
         return OSTrackTracker(model, preprocess=self.preprocess, hparams=check_hparams(hparams))
 
     # --- training -----------------------------------------------------------------

@@ -14,7 +14,7 @@ import torch
 
 from autoprune.errors import ConfigError
 from autoprune.geometry import clip_box, context_side
-from trackers.base import Tracker, crop_tensor
+from trackers.base import ModelTracker, crop_tensor
 from trackers.ostrack.head import decode_boxes
 
 HPARAM_KEYS = ("window", "clip_margin")
@@ -45,23 +45,18 @@ def crop_box_to_image(box: Sequence[float], center: Sequence[float], side: float
     return np.array([x0 + cx - w / 2.0, y0 + cy - h / 2.0, w, h])
 
 
-class OSTrackTracker(Tracker):
+class OSTrackTracker(ModelTracker):
     """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
 
     name = "OSTrack"
 
     def __init__(self, model, *, preprocess, hparams: Mapping[str, Any], name: str | None = None) -> None:
-        self.model = model.eval()
-        self.device = next(model.parameters()).device  # looked up once, not on every frame
-        self.preprocess = preprocess
+        super().__init__(model, preprocess=preprocess, name=name)
         self.hp = check_hparams(hparams)
-        if name:
-            self.name = name
         rec = model.arch
         self.template_size, self.search_size = rec["template_size"], rec["search_size"]
         self.template_factor, self.search_factor = rec["template_factor"], rec["search_factor"]
         self.window = hann_window(rec["search_size"] // rec["patch_size"])
-        self.cache: tuple[torch.Tensor, ...] | None = None
         self.box: np.ndarray | None = None
 
     def _crop(self, image: np.ndarray, side: float, out_size: int) -> torch.Tensor:

@@ -84,12 +84,7 @@ class SiamRPNFamily(TrackerFamily):
 
     # --- tracking -----------------------------------------------------------------
     def make_tracker(self, model: TrackerModel, hparams: str | Mapping[str, Any] | None = None) -> SiamRPNTracker:
-        if hparams is None:
-            hparams = "vot"
-        if isinstance(hparams, str):
-            if hparams not in self.hparams:
-                raise ConfigError(f"unknown siamrpn tracker settings {hparams!r}; valid: {', '.join(sorted(self.hparams))}")
-            hparams = self.hparams[hparams]
+        hparams = self.resolve_hparams(hparams, default="vot")
         return SiamRPNTracker(model, preprocess=self.preprocess, hparams=check_hparams(hparams))
 
     # --- training -----------------------------------------------------------------

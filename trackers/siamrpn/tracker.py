@@ -15,7 +15,7 @@ import torch
 
 from autoprune.errors import ConfigError
 from autoprune.geometry import context_side
-from trackers.base import Tracker, crop_tensor
+from trackers.base import ModelTracker, crop_tensor
 from trackers.siamrpn.anchors import anchor_grid, decode
 from trackers.siamrpn.arch import anchor_num, score_size
 
@@ -56,24 +56,19 @@ def _context_size(w: np.ndarray | float, h: np.ndarray | float) -> np.ndarray:
     return np.sqrt((w + pad) * (h + pad))
 
 
-class SiamRPNTracker(Tracker):
+class SiamRPNTracker(ModelTracker):
     """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
 
     name = "SiamRPN++"
 
     def __init__(self, model, *, preprocess, hparams: Mapping[str, Any], name: str | None = None) -> None:
-        self.model = model.eval()
-        self.device = next(model.parameters()).device  # looked up once, not on every frame
-        self.preprocess = preprocess
+        super().__init__(model, preprocess=preprocess, name=name)
         self.hp = check_hparams(hparams)
-        if name:
-            self.name = name
         rec = model.arch
         self.template_size = rec["template_size"]
         self.search_size = rec["search_size"]
         self.window = np.tile(cosine_window(rec).reshape(-1), anchor_num(rec))
         self.anchors = anchor_grid(rec).astype(np.float64)
-        self.cache: tuple[torch.Tensor, ...] | None = None
         self.best_score = 0.0
 
     def _crop(self, image: np.ndarray, side: float, out_size: int) -> torch.Tensor:

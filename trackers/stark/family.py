@@ -48,15 +48,11 @@ class StarkFamily(TrackerFamily):
 
     def make_tracker(self, model: StarkModel, hparams: str | Mapping[str, Any] | None = None) -> StarkTracker:
         settings = dict(HPARAMS["default"])
-        if isinstance(hparams, str):
-            if hparams not in self.hparams:
-                raise ConfigError(f"unknown stark tracker settings {hparams!r}; valid: {', '.join(sorted(self.hparams))}")
-            settings.update(self.hparams[hparams])
-        elif hparams is not None:
-            unknown = set(hparams) - set(settings)
-            if unknown:
-                raise ConfigError(f"unknown stark tracker settings {sorted(unknown)}; valid: {sorted(settings)}")
-            settings.update(hparams)
+        given = self.resolve_hparams(hparams, default="default")
+        unknown = set(given) - set(settings)
+        if unknown:
+            raise ConfigError(f"unknown stark tracker settings {sorted(unknown)}; valid: {sorted(settings)}")
+        settings.update(given)
         return StarkTracker(model, self.crop_spec(model.arch), mask_padding=bool(settings["mask_padding"]),
                             margin=float(settings["margin"]))
 

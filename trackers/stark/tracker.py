@@ -10,7 +10,7 @@ import torch
 
 from autoprune.errors import AutoPruneError
 from autoprune.geometry import box_center
-from trackers.base import CropSpec, Tracker, crop_tensor
+from trackers.base import CropSpec, ModelTracker, crop_tensor
 from trackers.stark.inputs import normalize, padding_mask
 from trackers.stark.model import StarkModel
 
@@ -23,18 +23,16 @@ def clip_with_margin(box_xywh: Sequence[float], width: int, height: int, margin:
     return np.array([x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)])
 
 
-class StarkTracker(Tracker):
+class StarkTracker(ModelTracker):
     """got10k-style tracker around a :class:`StarkModel` (``init`` then ``update`` per frame)."""
 
     name = "stark"
 
     def __init__(self, model: StarkModel, spec: CropSpec, *, mask_padding: bool = False, margin: float = 10.0) -> None:
-        self.model = model.eval()
+        super().__init__(model)
         self.spec = spec
         self.mask_padding = mask_padding
         self.margin = margin
-        self.device = next(model.parameters()).device
-        self.cache = None
         self.state = np.zeros(4)
 
     def _crop(self, image: np.ndarray, box: Sequence[float], factor: float, size: int):
