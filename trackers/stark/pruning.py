@@ -26,6 +26,12 @@ _BN = ("weight", "bias", "running_mean", "running_var")
 _ENC = "transformer.encoder.layers"
 _DEC = "transformer.decoder.layers"
 _BRANCHES = ("tl", "br")
+# Each side of the transformer: its layer container, LayerNorms per layer, and its attention
+# modules with the name of their head group (``<side>.<i>.<group>``).
+_SIDES = {
+    "encoder": (_ENC, 2, (("self_attn", "heads"),)),
+    "decoder": (_DEC, 3, (("self_attn", "self_heads"), ("multihead_attn", "cross_heads"))),
+}
 
 
 def _conv_bn(conv: str, bn: str, *, bias: bool = False) -> list[Member]:
@@ -80,18 +86,14 @@ def _width_members(prefix: str, attns: tuple[str, ...], norms: int) -> list[Memb
 def unit_groups(arch: Mapping[str, Any]) -> list[UnitGroup]:
     groups = _backbone_groups(arch)
     width = [Member("bottleneck.weight", 0), Member("bottleneck.bias", 0, kind="other"), Member("query_embed.weight", 1, kind="other")]
-    for i, layer in enumerate(arch["encoder"]):
-        p = f"{_ENC}.{i}"
-        groups.append(UnitGroup(f"encoder.{i}.heads", layer["self_attn"]["heads"], tuple(_attn(f"{p}.self_attn")), unit=layer["self_attn"]["head_dim"]))
-        groups.append(UnitGroup(f"encoder.{i}.ffn", layer["ffn"], tuple(_ffn(p))))
-        width += _width_members(p, ("self_attn",), 2)
-    for i, layer in enumerate(arch["decoder"]):
-        p = f"{_DEC}.{i}"
-        groups.append(UnitGroup(f"decoder.{i}.self_heads", layer["self_attn"]["heads"], tuple(_attn(f"{p}.self_attn")), unit=layer["self_attn"]["head_dim"]))
-        groups.append(UnitGroup(f"decoder.{i}.cross_heads", layer["multihead_attn"]["heads"], tuple(_attn(f"{p}.multihead_attn")),
-                                unit=layer["multihead_attn"]["head_dim"]))
-        groups.append(UnitGroup(f"decoder.{i}.ffn", layer["ffn"], tuple(_ffn(p))))
-        width += _width_members(p, ("self_attn", "multihead_attn"), 3)
+    for side, (container, norms, attentions) in _SIDES.items():
+        for i, layer in enumerate(arch[side]):
+            p = f"{container}.{i}"
+            for module, group in attentions:
+                groups.append(UnitGroup(f"{side}.{i}.{group}", layer[module]["heads"], tuple(_attn(f"{p}.{module}")),
+                                        unit=layer[module]["head_dim"]))
+            groups.append(UnitGroup(f"{side}.{i}.ffn", layer["ffn"], tuple(_ffn(p))))
+            width += _width_members(p, tuple(module for module, _ in attentions), norms)
     width += [Member("transformer.decoder.norm.weight", 0, kind="other"), Member("transformer.decoder.norm.bias", 0, kind="other")]
     width += [Member(f"box_head.conv1_{b}.0.weight", 1) for b in _BRANCHES]
     groups.append(UnitGroup("d_model", arch["d_model"], tuple(width), multiple=2))  # sine encoding splits it in halves
@@ -109,18 +111,18 @@ def blocks(arch: Mapping[str, Any]) -> list[Block]:
     for s, stage in enumerate(arch["backbone"]["stages"], start=1):
         for b in range(len(stage["blocks"])):
             out.append(Block(f"layer{s}.{b}", f"{_BODY}.layer{s}", b, (f"{_BODY}.layer{s}.{b}.bn3.weight",), removable=b > 0))
-    for name, container, key in (("encoder", _ENC, "self_attn"), ("decoder", _DEC, "self_attn")):
-        for i in range(len(arch[name])):
-            out.append(Block(f"{name}.{i}", container, i, (f"{container}.{i}.{key}.out_proj.weight", f"{container}.{i}.linear2.weight")))
+    for side, (container, _, _) in _SIDES.items():
+        for i in range(len(arch[side])):
+            out.append(Block(f"{side}.{i}", container, i, (f"{container}.{i}.self_attn.out_proj.weight", f"{container}.{i}.linear2.weight")))
     return out
 
 
 def gate_points(arch: Mapping[str, Any]) -> list[GatePoint]:
     points = []
-    for name, container in (("encoder", _ENC), ("decoder", _DEC)):
-        for i in range(len(arch[name])):
+    for side, (container, _, _) in _SIDES.items():
+        for i in range(len(arch[side])):
             p = f"{container}.{i}.linear1"
-            points.append(GatePoint(f"{name}.{i}.ffn", p, fold=((f"{p}.weight", 0), (f"{p}.bias", 0))))
+            points.append(GatePoint(f"{side}.{i}.ffn", p, fold=((f"{p}.weight", 0), (f"{p}.bias", 0))))
     return points
 
 
@@ -133,24 +135,17 @@ def child_arch(arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: 
         stage["blocks"] = [[counts.get(f"layer{s}.{b}.inner1", i1), counts.get(f"layer{s}.{b}.inner2", i2)]
                            for b, (i1, i2) in enumerate(stage["blocks"]) if f"layer{s}.{b}" not in drop_blocks]
     rec["d_model"] = counts.get("d_model", rec["d_model"])
-    encoder = []
-    for i, layer in enumerate(arch["encoder"]):
-        if f"encoder.{i}" in drop_blocks:
-            continue
-        layer = copy.deepcopy(layer)
-        layer["self_attn"]["heads"] = counts.get(f"encoder.{i}.heads", layer["self_attn"]["heads"])
-        layer["ffn"] = counts.get(f"encoder.{i}.ffn", layer["ffn"])
-        encoder.append(layer)
-    decoder = []
-    for i, layer in enumerate(arch["decoder"]):
-        if f"decoder.{i}" in drop_blocks:
-            continue
-        layer = copy.deepcopy(layer)
-        layer["self_attn"]["heads"] = counts.get(f"decoder.{i}.self_heads", layer["self_attn"]["heads"])
-        layer["multihead_attn"]["heads"] = counts.get(f"decoder.{i}.cross_heads", layer["multihead_attn"]["heads"])
-        layer["ffn"] = counts.get(f"decoder.{i}.ffn", layer["ffn"])
-        decoder.append(layer)
-    rec["encoder"], rec["decoder"] = encoder, decoder
+    for side, (_, _, attentions) in _SIDES.items():
+        layers = []
+        for i, layer in enumerate(arch[side]):
+            if f"{side}.{i}" in drop_blocks:
+                continue
+            layer = copy.deepcopy(layer)
+            for module, group in attentions:
+                layer[module]["heads"] = counts.get(f"{side}.{i}.{group}", layer[module]["heads"])
+            layer["ffn"] = counts.get(f"{side}.{i}.ffn", layer["ffn"])
+            layers.append(layer)
+        rec[side] = layers
     for b in _BRANCHES:
         rec["head"][b] = [counts.get(f"head.{b}.{k}", w) for k, w in enumerate(arch["head"][b], start=1)]
     return rec

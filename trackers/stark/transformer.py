@@ -55,50 +55,48 @@ def _with_pos(x: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
     return x if pos is None else x + pos
 
 
-class EncoderLayer(nn.Module):
-    def __init__(self, d_model: int, spec: Mapping[str, Any], *, dropout: float) -> None:
+class _PostNormLayer(nn.Module):
+    """What encoder and decoder layers share: named attentions, the ReLU FFN, and one
+    LayerNorm + dropout per residual step (``norm<k>`` / ``dropout<k>``, DETR's names)."""
+
+    def __init__(self, d_model: int, spec: Mapping[str, Any], attentions: Sequence[str], *, dropout: float) -> None:
         super().__init__()
-        attn = spec["self_attn"]
-        self.self_attn = Attention(d_model, attn["heads"], attn["head_dim"], dropout=dropout)
+        for name in attentions:
+            setattr(self, name, Attention(d_model, spec[name]["heads"], spec[name]["head_dim"], dropout=dropout))
         self.linear1 = nn.Linear(d_model, spec["ffn"])
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(spec["ffn"], d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        for k in range(1, len(attentions) + 2):  # after each attention and after the FFN
+            setattr(self, f"norm{k}", nn.LayerNorm(d_model))
+            setattr(self, f"dropout{k}", nn.Dropout(dropout))
+
+    def _residual(self, k: int, x: torch.Tensor, update: torch.Tensor) -> torch.Tensor:
+        return getattr(self, f"norm{k}")(x + getattr(self, f"dropout{k}")(update))
+
+    def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(self.dropout(F.relu(self.linear1(x))))
+
+
+class EncoderLayer(_PostNormLayer):
+    def __init__(self, d_model: int, spec: Mapping[str, Any], *, dropout: float) -> None:
+        super().__init__(d_model, spec, ("self_attn",), dropout=dropout)
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         qk = _with_pos(src, pos)
-        src = self.norm1(src + self.dropout1(self.self_attn(qk, qk, src, mask)))
-        src2 = self.linear2(self.dropout(F.relu(self.linear1(src))))
-        return self.norm2(src + self.dropout2(src2))
+        src = self._residual(1, src, self.self_attn(qk, qk, src, mask))
+        return self._residual(2, src, self._feed_forward(src))
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(_PostNormLayer):
     def __init__(self, d_model: int, spec: Mapping[str, Any], *, dropout: float) -> None:
-        super().__init__()
-        sa, ca = spec["self_attn"], spec["multihead_attn"]
-        self.self_attn = Attention(d_model, sa["heads"], sa["head_dim"], dropout=dropout)
-        self.multihead_attn = Attention(d_model, ca["heads"], ca["head_dim"], dropout=dropout)
-        self.linear1 = nn.Linear(d_model, spec["ffn"])
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(spec["ffn"], d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.norm3 = nn.LayerNorm(d_model)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
+        super().__init__(d_model, spec, ("self_attn", "multihead_attn"), dropout=dropout)
 
     def forward(self, tgt: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor, query_pos: torch.Tensor,
                 mask: torch.Tensor | None) -> torch.Tensor:
         qk = _with_pos(tgt, query_pos)
-        tgt = self.norm1(tgt + self.dropout1(self.self_attn(qk, qk, tgt)))
-        tgt2 = self.multihead_attn(_with_pos(tgt, query_pos), _with_pos(memory, pos), memory, mask)
-        tgt = self.norm2(tgt + self.dropout2(tgt2))
-        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
-        return self.norm3(tgt + self.dropout3(tgt2))
+        tgt = self._residual(1, tgt, self.self_attn(qk, qk, tgt))
+        tgt = self._residual(2, tgt, self.multihead_attn(_with_pos(tgt, query_pos), _with_pos(memory, pos), memory, mask))
+        return self._residual(3, tgt, self._feed_forward(tgt))
 
 
 class Encoder(nn.Module):
