@@ -47,18 +47,43 @@ class EvalResult:
     """
 
     tracker_name: str
-    ao: float
-    sr50: float
-    sr75: float
-    auc: float
-    precision: float
-    norm_precision: float
-    fps: float
-    frames: int
-    sequences: dict[str, Metrics]
-    overall: Metrics = field(repr=False)
+    overall: Metrics  # the split's scores; ``result.ao`` etc. read from it
+    sequences: dict[str, Metrics] = field(repr=False)
     runs: dict[str, list[Run]] = field(default_factory=dict, repr=False)
     out_dir: Path | None = None
+
+    # The split's scalar scores, read from ``overall``.
+    @property
+    def ao(self) -> float:
+        return self.overall.ao
+
+    @property
+    def sr50(self) -> float:
+        return self.overall.sr50
+
+    @property
+    def sr75(self) -> float:
+        return self.overall.sr75
+
+    @property
+    def auc(self) -> float:
+        return self.overall.auc
+
+    @property
+    def precision(self) -> float:
+        return self.overall.precision
+
+    @property
+    def norm_precision(self) -> float:
+        return self.overall.norm_precision
+
+    @property
+    def fps(self) -> float:
+        return self.overall.fps
+
+    @property
+    def frames(self) -> int:
+        return self.overall.frames
 
     def as_dict(self) -> dict:
         """Overall and per-sequence scalar scores (JSON-friendly)."""
@@ -234,11 +259,8 @@ def evaluate(
                 )
     per_seq = {n: _with_fps(sequence_metrics(scores[n]), _fps(runs[n])) for n in names}
     overall = _with_fps(split_metrics(scores[n] for n in names), _fps(r for n in names for r in runs[n]))
-    return EvalResult(
-        tracker_name=name or "tracker", ao=overall.ao, sr50=overall.sr50, sr75=overall.sr75, auc=overall.auc,
-        precision=overall.precision, norm_precision=overall.norm_precision, fps=overall.fps, frames=overall.frames,
-        sequences=per_seq, overall=overall, runs=runs, out_dir=Path(out_dir) if out_dir is not None else None,
-    )
+    return EvalResult(tracker_name=name or "tracker", overall=overall, sequences=per_seq, runs=runs,
+                      out_dir=Path(out_dir) if out_dir is not None else None)
 
 
 def _with_fps(m: Metrics, fps: float) -> Metrics:
