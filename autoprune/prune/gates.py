@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from autoprune.errors import ConfigError
-from autoprune.prune.apply import PruneConfig, family_of
+from autoprune.prune.apply import family_of
 from autoprune.prune.groups import GatePoint, UnitGroup
 from autoprune.prune.importance import BNScale, Learned, Magnitude, unit_view
 from autoprune.train import train
@@ -32,10 +32,10 @@ W_BN = 1e-4
 
 @dataclass
 class GateResult:
+    """What sparsity training learned: a score per unit, and what kind each group's scores are."""
+
     importance: Learned
-    config: PruneConfig
-    kept_fraction: dict[str, float] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)  # group -> what its scores are (naive thresholds per kind)
+    kinds: dict[str, str] = field(default_factory=dict)  # group -> "gate" / "bn" / "l1" (naive thresholds per kind)
 
 
 class _Gates(nn.Module):
@@ -153,16 +153,15 @@ def sparsity_train(
     batches: Iterator,
     *,
     steps: int,
-    budget: float,
-    mode: str = "naive",
     w_attn: float = W_ATTN,
     w_mlp: float = W_MLP,
     w_bn: float = W_BN,
     progress: bool = True,
 ) -> tuple[nn.Module, GateResult]:
-    """Train gates (on a copy of ``parent``) and threshold them to ``budget``.
+    """Train gates (on a copy of ``parent``) and score every prunable unit.
 
-    Returns the sparsity-trained copy (BN scales shrunk by L1) and the result to prune it with.
+    Returns the sparsity-trained copy (gates folded in, BN scales shrunk by L1) and the unit
+    scores; :func:`threshold` turns them into kept counts at any budget.
     """
     import copy
 
@@ -198,10 +197,7 @@ def sparsity_train(
     l1_scores = Magnitude(1).unit_scores(state, frozen)
     all_scores = {**bn_scores, **l1_scores, **scores}
     kinds = {**{n: "bn" for n in bn_scores}, **{n: "l1" for n in l1_scores}, **{n: "gate" for n in scores}}
-    counts = threshold(all_scores, groups, budget, mode, kinds)
-    config = PruneConfig(keep=counts)
-    fraction = {n: counts[n] / groups[n].size for n in counts}
-    return model, GateResult(importance=Learned(scores=all_scores), config=config, kept_fraction=fraction, kinds=kinds)
+    return model, GateResult(importance=Learned(scores=all_scores), kinds=kinds)
 
 
 def fold_gates(model: nn.Module, gates: _Gates, groups: Mapping[str, UnitGroup]) -> None:

@@ -32,10 +32,10 @@ def prune_uniform(parent, *, space: str, importance: str, keep: float | None, bu
 class GateCutter:
     """Gates sparsity-trained once, cut at any number of budgets (as the paper does)."""
 
-    def __init__(self, parent, batches: Iterator, *, steps: int, mode: str = "naive", progress: bool = True) -> None:
+    def __init__(self, parent, batches: Iterator, *, steps: int, progress: bool = True) -> None:
         self.family = family_of(parent)
         self.parent_arch = parent.arch
-        self.trained, result = sparsity_train(parent, batches, steps=steps, budget=1.0, mode=mode, progress=progress)
+        self.trained, result = sparsity_train(parent, batches, steps=steps, progress=progress)
         self.importance = result.importance
         self.kinds = result.kinds
         self.groups = {g.name: g for g in self.family.unit_groups(parent.arch)}
@@ -78,4 +78,4 @@ class GateCutter:
 
 def prune_gates(parent, batches: Iterator, *, steps: int, keep: float | None, budget_macs: float | None, mode: str = "naive"):
     """Sparsity-train gates, threshold at ``keep`` (or the largest keep within the budget), remove."""
-    return GateCutter(parent, batches, steps=steps, mode=mode).cut(keep=keep, budget_macs=budget_macs, mode=mode)
+    return GateCutter(parent, batches, steps=steps).cut(keep=keep, budget_macs=budget_macs, mode=mode)

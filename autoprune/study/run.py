@@ -166,7 +166,7 @@ class Study:
         started = time.perf_counter()
         mode = settings.get("mode", "naive")
         layerwise_below = float(settings.get("layerwise_at_or_below", 0.01))
-        cutter = GateCutter(parent, self._batches(family, parent.arch), steps=int(settings.get("steps", 150)), mode=mode,
+        cutter = GateCutter(parent, self._batches(family, parent.arch), steps=int(settings.get("steps", 150)),
                             progress=self.progress)
         shared = (time.perf_counter() - started) / len(budgets)  # the sparsity training serves every budget
         for budget in budgets:
