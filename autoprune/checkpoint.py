@@ -103,6 +103,14 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a .safetensors file (record, flags, ...), without reading tensors."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
 def save_safetensors(state: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
     """Write tensors atomically as safetensors (contiguous, shared storage broken)."""
     from safetensors.torch import save_file

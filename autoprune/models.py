@@ -5,25 +5,22 @@ import json
 from pathlib import Path
 
 import trackers
-from autoprune.checkpoint import load_strict, read_state_dict
+from autoprune.checkpoint import load_strict, read_metadata, read_state_dict
 from autoprune.errors import CheckpointError, ConfigError
 
 
-def _arch_of(path: Path) -> tuple[dict, Path]:
-    """The architecture record and weights file of a saved model (dir or .safetensors)."""
+def _arch_of(path: Path) -> tuple[dict, Path, dict]:
+    """The architecture record, weights file and metadata of a saved model (dir or .safetensors)."""
     if path.is_dir():
         weights = path / "model.safetensors"
     else:
         weights = path
     if not weights.is_file():
         raise CheckpointError(f"{path}: no model.safetensors here; pass a training output or export directory")
-    from safetensors import safe_open
-
-    with safe_open(str(weights), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = read_metadata(weights)
     if "arch" not in meta:
         raise CheckpointError(f"{weights}: carries no architecture record; pass --tracker and --preset with --checkpoint")
-    return json.loads(meta["arch"]), weights
+    return json.loads(meta["arch"]), weights, meta
 
 
 def load_saved(path: str | Path):
@@ -35,10 +32,11 @@ def load_saved(path: str | Path):
         from autoprune.export import load_model
 
         return load_model(path)
-    arch, weights = _arch_of(path)
+    arch, weights, meta = _arch_of(path)
     family = trackers.get(arch.get("family", ""))
     model = family.build(family.validate_arch(arch))
     load_strict(model, read_state_dict(weights), source=str(weights))
+    family.restore_flags(model, meta)  # e.g. "from official weights": a fine-tune then treats it gently
     model.eval()
     return family, model
 

@@ -20,6 +20,7 @@ Data conventions shared by all families:
 from __future__ import annotations
 
 import copy
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,6 +153,21 @@ class TrackerFamily(ABC):
         if checkpoint:
             self.load_checkpoint(model, checkpoint, trust_pickle=trust_pickle)
         return model
+
+    def weights_metadata(self, model: TrackerModel) -> dict[str, str]:
+        """What to store beside a model's weights: its record and its training flags.
+
+        The flags (``inherited_flags``, e.g. "loaded from official weights") decide how a
+        later fine-tune treats the model, so a saved model keeps them.
+        """
+        flags = {name: getattr(model, name) for name in self.inherited_flags if hasattr(model, name)}
+        return {"arch": json.dumps(model.arch), "flags": json.dumps(flags)}
+
+    def restore_flags(self, model: TrackerModel, metadata: Mapping[str, str]) -> None:
+        """Put back the training flags :meth:`weights_metadata` stored (unknown names ignored)."""
+        for name, value in json.loads(metadata.get("flags") or "{}").items():
+            if name in self.inherited_flags:
+                setattr(model, name, value)
 
     def convert_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Hook to map an official checkpoint's keys onto ours (identity by default)."""

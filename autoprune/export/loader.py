@@ -50,6 +50,7 @@ def load_model(directory: str | Path, *, runtime: str = "torch"):
     family = trackers.get(manifest["arch"]["family"])
     model = family.build(family.validate_arch(manifest["arch"]))
     load_strict(model, read_state_dict(weights), source=str(weights))
+    family.restore_flags(model, {"flags": json.dumps(manifest.get("training_flags", {}))})
     model.eval()
     if runtime == "onnx":
         from autoprune.export.onnx_runtime import use_onnx_runtime

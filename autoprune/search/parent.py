@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from autoprune.cache import cache_dir
-from autoprune.checkpoint import read_state_dict
+from autoprune.checkpoint import read_metadata, read_state_dict
 from autoprune.data import open_split
 from autoprune.data.pairs import pair_loader
 from autoprune.train import train
@@ -42,11 +42,8 @@ def shipped_parent(family, model) -> Parent | None:
             return None
     except (ModuleNotFoundError, FileNotFoundError):
         return None
-    from safetensors import safe_open
-
     with resources.as_file(ref) as path:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        meta = read_metadata(path)
         if json.loads(meta.get("arch", "null")) != model.arch:
             return None
         model.load_state_dict(read_state_dict(path))

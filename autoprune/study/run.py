@@ -116,7 +116,7 @@ class Study:
         model = parent.model.eval()
         # The search loads its parent from a file: keep the exact weights beside the results.
         weights = self.spec.out / "parents" / f"{fam.name}.safetensors"
-        save_safetensors(model.state_dict(), weights, metadata={"arch": json.dumps(model.arch), "source": parent.source})
+        save_safetensors(model.state_dict(), weights, metadata={**family.weights_metadata(model), "source": parent.source})
         parent_macs = family.analytic_cost(model.arch)["frame_macs"]
         if not self._done(cell_key(fam.name, "dense", None)):
             # The dense reference gets the children's fine-tune too: a briefly trained parent

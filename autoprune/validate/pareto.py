@@ -55,7 +55,7 @@ def validate_trial(ctx, study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     scored = proxy_score(ctx.family, child, train_sequences=ctx.train_sequences, val_sequences=ctx.val_sequences,
                          settings=settings, parent=ctx.pruner.parent, progress=progress)
     out = child_dir(ctx.settings.run_dir, trial.number)
-    save_safetensors(child.state_dict(), out / "model.safetensors", metadata={"arch": json.dumps(arch)})
+    save_safetensors(child.state_dict(), out / "model.safetensors", metadata=ctx.family.weights_metadata(child))
     result = {"full_ao": scored.ao, "full_sr50": scored.sr50, "full_sr75": scored.sr75, "steps": steps,
               "sequences": len(ctx.val_sequences), "weights": str(out / "model.safetensors")}
     _record(study, trial.number, result)

@@ -1,0 +1,44 @@
+"""A model's training flags (e.g. "loaded from official weights") survive saving and loading.
+
+They decide how a later fine-tune treats the model (OSTrack: backbone LR x0.1; SiamRPN++:
+backbone BatchNorm statistics kept), so `autoprune train --weights` on an export of a
+pruned official tracker must fine-tune it as gently as the search did.
+"""
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import trackers
+from autoprune.data import builtin_root, open_split
+from autoprune.data.pairs import pair_loader
+from autoprune.export import load_model
+from autoprune.export.writer import export_model
+from autoprune.models import load_saved
+from autoprune.train import train
+
+CASES = [("ostrack", "tiny", "backbone_pretrained"), ("siamrpn", "tiny", "backbone_bn_frozen")]
+
+
+@pytest.mark.parametrize("name,preset,flag", CASES)
+def test_flags_survive_train_outputs_and_exports(tmp_path, name, preset, flag):
+    torch.manual_seed(0)
+    family = trackers.get(name)
+    weights = tmp_path / "official.safetensors"
+    save_file(family.create(preset).state_dict(), str(weights))
+    loaded = family.create(preset, checkpoint=str(weights))
+    assert getattr(loaded, flag) is True
+
+    batches = pair_loader(open_split(builtin_root(), "train"), family.crop_spec(loaded.arch), batch_size=2, seed=0)
+    train(family, loaded, batches, steps=1, out_dir=tmp_path / "trained", save_every=0, progress=False)
+    _, reloaded = load_saved(tmp_path / "trained")
+    assert getattr(reloaded, flag) is True
+
+    export_model(family, reloaded, tmp_path / "export")
+    _, exported = load_model(tmp_path / "export")
+    assert getattr(exported, flag) is True
+    _, via_saved = load_saved(tmp_path / "export")
+    assert getattr(via_saved, flag) is True
+
+    scratch = family.create(preset)
+    export_model(family, scratch, tmp_path / "scratch")
+    assert getattr(load_model(tmp_path / "scratch")[1], flag, False) is False
