@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
 import torch
 
 import trackers
+from conftest import builtin_train_pairs
 from trackers.ostrack.loss import centre_heatmap, focal_loss, giou_loss, ostrack_loss
 from trackers.ostrack.model import ce_keep_schedule
 
@@ -22,13 +22,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def _train_batches(preset: str, *, batch_size: int, workers: int = 0):
-    from autoprune.data import builtin_root, open_split, pair_loader
-
-    train_split = open_split(builtin_root(), "train")
-    return pair_loader(train_split, FAMILY.crop_spec(FAMILY.arch(preset)), batch_size=batch_size, seed=0, workers=workers)
 
 
 def test_heatmap_peaks_at_the_centre_cell_with_a_gaussian_around_it():
@@ -123,30 +116,7 @@ def test_loss_decreases_over_real_training_steps(one_thread):
 
     torch.manual_seed(0)
     model = FAMILY.create("tiny")
-    result = train(FAMILY, model, _train_batches("tiny", batch_size=8), steps=20, progress=False)
+    result = train(FAMILY, model, builtin_train_pairs(FAMILY, "tiny", batch_size=8), steps=20, progress=False)
     first, last = np.mean(result.losses[:5]), np.mean(result.losses[-5:])
     assert result.steps == 20 and all(math.isfinite(v) for v in result.losses)
     assert last < 0.8 * first
-
-
-@pytest.mark.slow
-def test_default_preset_trained_minutes_beats_static_box_twice(one_thread):
-    from autoprune.data import builtin_root, open_split
-    from autoprune.eval import evaluate
-    from autoprune.eval.baselines import StaticBoxTracker
-    from autoprune.train import train
-
-    torch.manual_seed(0)
-    preset = FAMILY.default_preset
-    model = FAMILY.create(preset)
-    start = time.perf_counter()
-    train(FAMILY, model, _train_batches(preset, batch_size=16, workers=1), steps=TRAIN_STEPS, progress=False)
-    minutes = (time.perf_counter() - start) / 60
-    val = open_split(builtin_root(), "val")
-    learned = evaluate(lambda: FAMILY.make_tracker(model), val, progress=False)
-    static = evaluate(StaticBoxTracker(), val, progress=False)
-    print(f"ostrack/{preset}: trained {minutes:.1f} min, AO {learned.ao:.3f} vs static {static.ao:.3f}")
-    assert learned.ao >= 2 * static.ao
-
-
-TRAIN_STEPS = 800

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
 import torch
 
 import trackers
+from conftest import builtin_train_pairs
 from trackers.siamrpn.anchors import anchor_grid, decode
 from trackers.siamrpn.loss import anchor_targets, box_iou, rpn_loss
 
@@ -116,40 +116,12 @@ def test_optimizer_is_sgd_with_warm_up_then_log_decay(tmp_path):
     assert [g["initial_lr"] for g in opt.param_groups] == pytest.approx([0.0005, 0.005])
 
 
-def _train_batches(preset: str, *, batch_size: int, seed: int = 0, **options):
-    from autoprune.data import builtin_root, open_split
-    from autoprune.data.pairs import pair_loader
-
-    sequences = open_split(builtin_root(), "train")
-    return pair_loader(sequences, FAMILY.crop_spec(FAMILY.arch(preset)), batch_size=batch_size, seed=seed, **options)
-
-
 def test_loss_decreases_over_real_training_steps():
     from autoprune.train import train
 
     torch.manual_seed(0)
     model = FAMILY.create("tiny")
-    result = train(FAMILY, model, _train_batches("tiny", batch_size=4), steps=20, lr=0.02, progress=False)
+    result = train(FAMILY, model, builtin_train_pairs(FAMILY, "tiny", batch_size=4), steps=20, lr=0.02, progress=False)
     first, last = np.mean(result.losses[:5]), np.mean(result.losses[-5:])
     assert result.steps == 20 and all(math.isfinite(v) for v in result.losses)
     assert last < 0.8 * first
-
-
-@pytest.mark.slow
-def test_default_preset_trained_minutes_beats_static_box_twice():
-    from autoprune.data import builtin_root, open_split
-    from autoprune.eval import evaluate
-    from autoprune.eval.baselines import StaticBoxTracker
-    from autoprune.train import train
-
-    torch.manual_seed(0)
-    preset = FAMILY.default_preset
-    model = FAMILY.create(preset)
-    start = time.perf_counter()
-    train(FAMILY, model, _train_batches(preset, batch_size=16, workers=1), steps=400, progress=False)
-    minutes = (time.perf_counter() - start) / 60
-    val = open_split(builtin_root(), "val")
-    learned = evaluate(lambda: FAMILY.make_tracker(model), val, progress=False)
-    static = evaluate(StaticBoxTracker(), val, progress=False)
-    print(f"siamrpn/{preset}: trained {minutes:.1f} min, AO {learned.ao:.3f} vs static {static.ao:.3f}")
-    assert learned.ao >= 2 * static.ao
