@@ -1,6 +1,6 @@
 """A model's training flags (e.g. "loaded from official weights") survive saving and loading.
 
-They decide how a later fine-tune treats the model (OSTrack: backbone LR x0.1; SiamRPN++:
+They decide how a later fine-tune treats the model (OSTrack, STARK: a lower LR; SiamRPN++:
 backbone BatchNorm statistics kept), so `autoprune train --weights` on an export of a
 pruned official tracker must fine-tune it as gently as the search did.
 """
@@ -16,7 +16,7 @@ from autoprune.export.writer import export_model
 from autoprune.models import load_saved
 from autoprune.train import train
 
-CASES = [("ostrack", "tiny", "backbone_pretrained"), ("siamrpn", "tiny", "backbone_bn_frozen")]
+CASES = [("ostrack", "tiny", "backbone_pretrained"), ("siamrpn", "tiny", "backbone_bn_frozen"), ("stark", "tiny", "backbone_pretrained")]
 
 
 @pytest.mark.parametrize("name,preset,flag", CASES)

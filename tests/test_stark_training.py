@@ -51,8 +51,12 @@ def test_family_loss_on_a_hand_made_batch():
     assert model.backbone[0].body.layer1[0].conv1.weight.grad is None  # frozen with conv1
 
 
-def test_optimizer_follows_stark_recipe():
-    model = FAMILY.create("tiny")
+def test_optimizer_follows_stark_recipe_for_loaded_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "stark-tiny.safetensors"
+    save_file(FAMILY.create("tiny").state_dict(), str(weights))
+    model = FAMILY.create("tiny", checkpoint=str(weights))
     optimizer, scheduler = FAMILY.make_optimizer(model, steps=100)
     assert isinstance(optimizer, torch.optim.AdamW) and FAMILY.grad_clip == 0.1
     rest, trunk = optimizer.param_groups
@@ -66,6 +70,26 @@ def test_optimizer_follows_stark_recipe():
         optimizer.step()
         scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)  # step decay at 80 % of the run
+
+
+def test_from_scratch_the_lr_is_ten_times_higher_and_children_keep_their_parents_lr(tmp_path):
+    from safetensors.torch import save_file
+
+    from autoprune.prune.pruner import Pruner
+    from autoprune.prune.space import load_space
+
+    scratch = FAMILY.create("tiny")
+    rest, trunk = FAMILY.make_optimizer(scratch, steps=100)[0].param_groups
+    assert rest["lr"] == pytest.approx(1e-3) and trunk["lr"] == pytest.approx(1e-4)
+    assert not scratch.backbone[0].body.conv1.weight.requires_grad  # frozen either way: it measured better
+
+    weights = tmp_path / "stark-tiny.safetensors"
+    save_file(scratch.state_dict(), str(weights))
+    loaded = FAMILY.create("tiny", checkpoint=str(weights))
+    for parent, lr in ((scratch, 1e-3), (loaded, 1e-4)):
+        pruner = Pruner(parent.eval(), load_space("stark"))
+        child, _ = pruner.prune(pruner.space.uniform(0.5))
+        assert FAMILY.make_optimizer(child, steps=10)[0].param_groups[0]["lr"] == pytest.approx(lr)
 
 
 def test_loss_decreases_over_real_steps():
