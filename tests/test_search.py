@@ -82,3 +82,18 @@ def test_unknown_sampler_and_tracker(tmp_path):
         search(settings(tmp_path, sampler="annealing"), progress=False)
     with pytest.raises(ConfigError, match="valid trackers"):
         search(settings(tmp_path, tracker="kcf"), progress=False)
+
+
+def test_validation_shared_among_workers_records_what_one_process_would(tmp_path):
+    from autoprune.validate import validate_run
+    from autoprune.validate.pareto import validations
+
+    summary = search(settings(tmp_path, trials=3, validate_max=0), progress=False)
+    run = summary["run_dir"]
+    numbers = [t.number for t in open_run(run).study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))][:2]
+    validate_run(run, trials=numbers, steps=2, workers=2, progress=False)
+    shared = validations(open_run(run).study)
+    validate_run(run, trials=numbers, steps=2, workers=1, progress=False)
+    alone = validations(open_run(run).study)
+    assert sorted(shared) == sorted(alone) == sorted(numbers)
+    assert all(shared[n]["full_ao"] == alone[n]["full_ao"] for n in numbers)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from autoprune.commands._common import non_negative_int, positive_int
 
@@ -11,6 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=non_negative_int, nargs="+", help="trial numbers (default: the Pareto set)")
     p.add_argument("--steps", type=non_negative_int, help="fine-tune steps per child (default: the run's --validate-steps)")
     p.add_argument("--max", type=positive_int, default=3, help="validate at most this many Pareto children")
+    p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
+                   help="processes sharing the children (default: 2 or the CPU count if smaller)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,6 +22,6 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.validate import validate_run
 
     steps = args.steps if args.steps is not None else open_run(args.run).settings.get("validate_steps", 150)
-    best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps)
+    best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps, workers=args.workers)
     console.print(f"best child: trial {best}" if best is not None else "no validated child within budget")
     return 0

@@ -243,7 +243,8 @@ def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = No
         return summary
     from autoprune.validate import validate_run
 
-    best = validate_run(s.run_dir, max_children=s.validate_max, steps=s.validate_steps, ctx=ctx, progress=progress)
+    best = validate_run(s.run_dir, max_children=s.validate_max, steps=s.validate_steps, ctx=ctx, progress=progress,
+                        workers=s.workers if s.backend == "optuna" else 1)
     summary["best_trial"] = best
     if s.export and best is not None:
         from autoprune.export import export_trial

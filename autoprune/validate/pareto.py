@@ -14,7 +14,7 @@ from autoprune.progress import console
 from autoprune.proxy import ProxySettings, proxy_score
 from autoprune.search.study import feasible, open_run, pareto
 
-VALIDATION_KEY = "validation"  # study user attr: {trial number: {full_ao, full_sr50, full_sr75, ...}}
+VALIDATION_KEY = "validation"  # study user attr "validation:<trial>": {full_ao, full_sr50, full_sr75, ...}
 
 
 def child_dir(run_dir: Path, number: int) -> Path:
@@ -22,13 +22,17 @@ def child_dir(run_dir: Path, number: int) -> Path:
 
 
 def validations(study: optuna.Study) -> dict[int, dict]:
-    return {int(k): v for k, v in study.user_attrs.get(VALIDATION_KEY, {}).items()}
+    """Full-validation results by trial number."""
+    attrs = study.user_attrs
+    found = {int(k): v for k, v in attrs.get(VALIDATION_KEY, {}).items()}  # one table, as older runs wrote it
+    prefix = f"{VALIDATION_KEY}:"
+    found.update({int(k[len(prefix):]): v for k, v in attrs.items() if k.startswith(prefix)})
+    return found
 
 
 def _record(study: optuna.Study, number: int, result: dict) -> None:
-    table = {str(k): v for k, v in validations(study).items()}
-    table[str(number)] = result
-    study.set_user_attr(VALIDATION_KEY, table)
+    # One attribute per trial: validation workers write side by side without overwriting each other.
+    study.set_user_attr(f"{VALIDATION_KEY}:{number}", result)
     try:  # a note on the trial so optuna-dashboard shows the full figures beside it
         from optuna_dashboard import save_note
 
@@ -76,9 +80,25 @@ def best_trial(study: optuna.Study) -> int | None:
     return max(candidates)[1] if candidates else None
 
 
+def _validate_worker(run_dir: str, numbers: list[int], steps: int) -> None:
+    """A helper process: its own context from the run's settings, its share of the children."""
+    import torch
+
+    from autoprune.search.runner import build_context, settings_from_meta
+
+    torch.set_num_threads(1)
+    info = open_run(run_dir)
+    ctx = build_context(settings_from_meta(info.settings), progress=False)
+    for n in numbers:
+        validate_trial(ctx, info.study, info.study.trials[n], steps=steps, progress=False)
+
+
 def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int | None = 3, steps: int = 150,
-                 ctx=None, progress: bool = True) -> int | None:
-    """Validate the Pareto set (or the given trial numbers); print the table, write pareto.png."""
+                 ctx=None, progress: bool = True, workers: int = 1) -> int | None:
+    """Validate the Pareto set (or the given trial numbers); print the table, write pareto.png.
+
+    With ``workers`` > 1 the children are shared among that many processes (this one included).
+    """
     info = open_run(run_dir)
     study = info.study
     if ctx is None:
@@ -89,13 +109,41 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
     for t in chosen:
         if t.state != optuna.trial.TrialState.COMPLETE:
             raise ConfigError(f"trial {t.number} is {t.state.name.lower()}, not complete; choose a completed trial")
-        console.print(f"validating trial {t.number} ({t.values[1]:.1f} {ctx.settings.budget.unit}, proxy AO {t.values[0]:.3f})",
-                      highlight=False)
-        validate_trial(ctx, study, t, steps=steps, progress=progress)
+    helpers = _start_helpers(info.run_dir, [t.number for t in chosen], steps, workers)
+    try:
+        for t in chosen[::max(1, len(helpers) + 1)]:
+            _announce(t, ctx)
+            validate_trial(ctx, study, t, steps=steps, progress=progress)
+    finally:
+        for p in helpers:
+            p.join()
+    # A helper that died leaves its children unvalidated: this process does them now.
+    done = validations(open_run(run_dir).study)
+    for t in chosen:
+        if t.number not in done:
+            _announce(t, ctx)
+            validate_trial(ctx, study, t, steps=steps, progress=progress)
     study = open_run(run_dir).study  # re-read the recorded results
     console.print(pareto_table(study, unit=ctx.settings.budget.unit))
     plot_pareto(study, Path(info.run_dir) / "pareto.png", unit=ctx.settings.budget.unit, budget=ctx.settings.budget_value)
     return best_trial(study)
+
+
+def _start_helpers(run_dir, numbers: list[int], steps: int, workers: int) -> list:
+    """Processes validating ``numbers[k::n]`` for k = 1..n-1 (this process takes k = 0)."""
+    import multiprocessing as mp
+
+    n = max(1, min(workers, len(numbers)))
+    helpers = [mp.get_context("spawn").Process(target=_validate_worker, args=(str(run_dir), numbers[k::n], steps))
+               for k in range(1, n)]
+    for p in helpers:
+        p.start()
+    return helpers
+
+
+def _announce(t: optuna.trial.FrozenTrial, ctx) -> None:
+    console.print(f"validating trial {t.number} ({t.values[1]:.1f} {ctx.settings.budget.unit}, proxy AO {t.values[0]:.3f})",
+                  highlight=False)
 
 
 def pareto_table(study: optuna.Study, *, unit: str) -> Table:
