@@ -98,3 +98,35 @@ def test_two_workers_on_one_storage_give_the_count_with_unique_numbers(shared, k
     assert not (ran[0] & ran[1])  # no trial ran twice
     assert ran[0] | ran[1] == {t.number for t in trials}  # every trial a worker ran is in the study, and only those
     assert {t.system_attrs[WORKER_KEY]["pid"] for t in trials} <= set(reports)
+
+
+def _open_at_once(barrier, run_dir: str, retries: int, errors) -> None:
+    from autoprune.search import study as study_mod
+
+    study_mod.SCHEMA_RACE_RETRIES = retries
+    barrier.wait()
+    try:
+        study_mod.storage_for(Path(run_dir), None, heartbeat=False)
+    except Exception as exc:  # collected for the parent's assertion
+        errors.put(str(exc))
+
+
+def _race(tmp_path: Path, retries: int, rounds: int = 6, procs: int = 4) -> list[str]:
+    ctx = mp.get_context("fork")
+    errors = ctx.Queue()
+    for r in range(rounds):
+        barrier = ctx.Barrier(procs)
+        workers = [ctx.Process(target=_open_at_once, args=(barrier, str(tmp_path / f"run{retries}-{r}"), retries, errors))
+                   for _ in range(procs)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=60)
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    return found
+
+
+def test_processes_opening_a_new_sqlite_study_at_once_all_succeed(tmp_path):
+    assert _race(tmp_path, retries=5) == []

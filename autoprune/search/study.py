@@ -5,6 +5,7 @@ import json
 import math
 import os
 import socket
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,10 @@ WORKER_KEY = "worker"  # {"host", "pid"} of the process running a trial
 REQUEUED_KEY = "requeued_from"  # a re-run of a trial whose worker died
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, multivariate TPE
+
+
+SCHEMA_RACE_RETRIES = 5
+_SCHEMA_RACE_SIGNS = ("already exists", "UNIQUE constraint failed: alembic_version", "database is locked")
 
 
 def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
@@ -37,10 +42,18 @@ def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
         # A killed worker's RUNNING trial is failed by the heartbeat check and re-queued once.
         kwargs = {"heartbeat_interval": 5, "grace_period": 20,
                   "heartbeat_stale_trial_callback": _retry_stale()}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
-    except Exception as exc:  # sqlalchemy raises many types for a bad URL or an unreachable server
-        raise ConfigError(f"--storage {url}: cannot open ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    attempt = 0
+    while True:
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
+        except Exception as exc:  # sqlalchemy raises many types for a bad URL or an unreachable server
+            # Processes opening a new database at once all create its tables and stamp its
+            # schema version; the losers see one of these. The schema is there then: open again.
+            if any(sign in str(exc) for sign in _SCHEMA_RACE_SIGNS) and attempt < SCHEMA_RACE_RETRIES:
+                attempt += 1
+                time.sleep(0.2 * attempt)
+                continue
+            raise ConfigError(f"--storage {url}: cannot open ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
 def _retry_stale():
