@@ -110,6 +110,9 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
         if t.state != optuna.trial.TrialState.COMPLETE:
             raise ConfigError(f"trial {t.number} is {t.state.name.lower()}, not complete; choose a completed trial")
     helpers = _start_helpers(info.run_dir, [t.number for t in chosen], steps, workers)
+    if helpers:
+        console.print(f"validating trials {', '.join(str(t.number) for t in chosen)} in {len(helpers) + 1} processes "
+                      f"({steps} fine-tune steps each); this one shows its share", highlight=False)
     try:
         for t in chosen[::max(1, len(helpers) + 1)]:
             _announce(t, ctx)
