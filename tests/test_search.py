@@ -97,3 +97,5 @@ def test_validation_shared_among_workers_records_what_one_process_would(tmp_path
     alone = validations(open_run(run).study)
     assert sorted(shared) == sorted(alone) == sorted(numbers)
     assert all(shared[n]["full_ao"] == alone[n]["full_ao"] for n in numbers)
+    validate_run(run, trials=numbers, steps=3, workers=2, progress=False)  # earlier results never count as this run's
+    assert all(v["steps"] == 3 for v in validations(open_run(run).study).values())

@@ -27,7 +27,7 @@ def validations(study: optuna.Study) -> dict[int, dict]:
     found = {int(k): v for k, v in attrs.get(VALIDATION_KEY, {}).items()}  # one table, as older runs wrote it
     prefix = f"{VALIDATION_KEY}:"
     found.update({int(k[len(prefix):]): v for k, v in attrs.items() if k.startswith(prefix)})
-    return found
+    return {n: v for n, v in found.items() if v is not None}  # None: being validated again
 
 
 def _record(study: optuna.Study, number: int, result: dict) -> None:
@@ -109,6 +109,8 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
     for t in chosen:
         if t.state != optuna.trial.TrialState.COMPLETE:
             raise ConfigError(f"trial {t.number} is {t.state.name.lower()}, not complete; choose a completed trial")
+    for t in chosen:  # earlier results of these trials make way, so "recorded" below means "done by this call"
+        study.set_user_attr(f"{VALIDATION_KEY}:{t.number}", None)
     helpers = _start_helpers(info.run_dir, [t.number for t in chosen], steps, workers)
     if helpers:
         console.print(f"validating trials {', '.join(str(t.number) for t in chosen)} in {len(helpers) + 1} processes "
