@@ -38,6 +38,10 @@ class Run:
         return float(self.times[1:].sum())
 
 
+def _from_overall(name: str) -> property:
+    return property(lambda self: getattr(self.overall, name), doc=f"``overall.{name}``")
+
+
 @dataclass(eq=False)
 class EvalResult:
     """Scores of a tracker on a set of sequences; fractions in [0, 1] (``table()`` shows percent).
@@ -53,37 +57,14 @@ class EvalResult:
     out_dir: Path | None = None
 
     # The split's scalar scores, read from ``overall``.
-    @property
-    def ao(self) -> float:
-        return self.overall.ao
-
-    @property
-    def sr50(self) -> float:
-        return self.overall.sr50
-
-    @property
-    def sr75(self) -> float:
-        return self.overall.sr75
-
-    @property
-    def auc(self) -> float:
-        return self.overall.auc
-
-    @property
-    def precision(self) -> float:
-        return self.overall.precision
-
-    @property
-    def norm_precision(self) -> float:
-        return self.overall.norm_precision
-
-    @property
-    def fps(self) -> float:
-        return self.overall.fps
-
-    @property
-    def frames(self) -> int:
-        return self.overall.frames
+    ao = _from_overall("ao")
+    sr50 = _from_overall("sr50")
+    sr75 = _from_overall("sr75")
+    auc = _from_overall("auc")
+    precision = _from_overall("precision")
+    norm_precision = _from_overall("norm_precision")
+    fps = _from_overall("fps")
+    frames = _from_overall("frames")
 
     def as_dict(self) -> dict:
         """Overall and per-sequence scalar scores (JSON-friendly)."""
