@@ -123,7 +123,9 @@ class TrackerFamily(ABC):
     default_preset: str  # the small preset used on the built-in data by default
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)  # named tracker settings
     grad_clip: float | None = None
-    # model attributes a pruned child keeps from its parent (e.g. "this backbone is trained")
+    # Model attributes set True when trained weights are loaded with --checkpoint; they decide how
+    # a later fine-tune treats the model (lower LR, BatchNorm statistics kept), pruned children
+    # inherit them and saved models keep them.
     inherited_flags: tuple[str, ...] = ()
 
     # --- architecture -------------------------------------------------------------
@@ -176,6 +178,8 @@ class TrackerFamily(ABC):
     def load_checkpoint(self, model: TrackerModel, path: str, *, trust_pickle: bool = False) -> None:
         state = self.convert_state_dict(read_state_dict(path, trust_pickle=trust_pickle))
         load_strict(model, state, source=f"checkpoint {path}")
+        for name in self.inherited_flags:
+            setattr(model, name, True)
 
     # --- data ---------------------------------------------------------------------
     @abstractmethod

@@ -50,10 +50,6 @@ class OSTrackFamily(TrackerFamily):
     def build(self, arch: Mapping[str, Any]) -> OSTrackModel:
         return OSTrackModel(arch_mod.validate_arch(arch))
 
-    def load_checkpoint(self, model: TrackerModel, path: str, *, trust_pickle: bool = False) -> None:
-        super().load_checkpoint(model, path, trust_pickle=trust_pickle)
-        model.backbone_pretrained = True  # fine-tune the loaded backbone at a tenth of the LR
-
     def analytic_cost(self, arch: Mapping[str, Any]) -> dict[str, int]:
         """Per-frame MACs (with and without attention matmuls), init MACs and params."""
         return analytic_cost(arch_mod.validate_arch(arch))

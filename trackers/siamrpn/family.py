@@ -64,10 +64,6 @@ class SiamRPNFamily(TrackerFamily):
     def build(self, arch: Mapping[str, Any]) -> SiamRPNModel:
         return SiamRPNModel(arch_mod.validate_arch(arch))
 
-    def load_checkpoint(self, model: TrackerModel, path: str, *, trust_pickle: bool = False) -> None:
-        super().load_checkpoint(model, path, trust_pickle=trust_pickle)
-        model.backbone_bn_frozen = True  # trained weights: keep backbone BN statistics
-
     def analytic_cost(self, arch: Mapping[str, Any]) -> dict[str, int]:
         """Per-frame MACs, init MACs and params from the record alone."""
         return analytic_cost(arch_mod.validate_arch(arch))

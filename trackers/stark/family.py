@@ -68,10 +68,6 @@ class StarkFamily(TrackerFamily):
         target = (batch["search_box"].to(device, torch.float32) / x.shape[-1]).clamp(0.0, 1.0)
         return box_loss(model(z, x)["boxes"], target)
 
-    def load_checkpoint(self, model: StarkModel, path: str, *, trust_pickle: bool = False) -> None:
-        super().load_checkpoint(model, path, trust_pickle=trust_pickle)
-        model.backbone_pretrained = True  # official weights: fine-tune at STARK's own LR
-
     def make_optimizer(self, model: StarkModel, *, steps: int, lr: float | None = None):
         """AdamW, backbone at 0.1x (conv1/layer1 frozen); LR 1e-4 for loaded weights, 1e-3 from scratch."""
         if lr is None:
