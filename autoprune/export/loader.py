@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import trackers
-from autoprune.checkpoint import load_strict, read_state_dict
+from autoprune.checkpoint import load_strict, read_metadata, read_state_dict
 from autoprune.errors import ExportError
 
 FORMAT_VERSION = 1
@@ -50,7 +50,7 @@ def load_model(directory: str | Path, *, runtime: str = "torch"):
     family = trackers.get(manifest["arch"]["family"])
     model = family.build(family.validate_arch(manifest["arch"]))
     load_strict(model, read_state_dict(weights), source=str(weights))
-    family.restore_flags(model, {"flags": json.dumps(manifest.get("training_flags", {}))})
+    family.restore_flags(model, read_metadata(weights))
     model.eval()
     if runtime == "onnx":
         from autoprune.export.onnx_runtime import use_onnx_runtime

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autoprune.checkpoint import read_metadata, read_state_dict, save_safetensors
+from autoprune.checkpoint import save_safetensors
 from autoprune.errors import ConfigError, ExportError
 from autoprune.export.loader import FORMAT_VERSION, sha256_file
 
@@ -78,10 +78,8 @@ def export_model(family, model, out: str | Path, *, info: dict | None = None, on
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        metadata = family.weights_metadata(model)
-        save_safetensors(model.state_dict(), tmp / "model.safetensors", metadata=metadata)
-        manifest = {"format_version": FORMAT_VERSION, "arch": model.arch, "training_flags": json.loads(metadata["flags"]),
-                    "cost": family.analytic_cost(model.arch),
+        save_safetensors(model.state_dict(), tmp / "model.safetensors", metadata=family.weights_metadata(model))
+        manifest = {"format_version": FORMAT_VERSION, "arch": model.arch, "cost": family.analytic_cost(model.arch),
                     **(info or {}), "sha256": sha256_file(tmp / "model.safetensors")}
         if onnx:
             manifest["onnx_max_abs_diff"], manifest["onnx_outputs"] = _export_onnx(family, model, tmp / "model.onnx")
@@ -132,14 +130,9 @@ def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None =
 
             ctx = build_context(settings_from_meta(info.settings), progress=progress)
         validate_trial(ctx, study, study.trials[number], steps=info.settings.get("validate_steps", 150), progress=progress)
-    import trackers
+    from autoprune.models import load_saved
 
-    family = trackers.get(info.settings["tracker"])
-    arch = json.loads(study.trials[number].user_attrs["arch"])
-    model = family.build(family.validate_arch(arch))
-    model.load_state_dict(read_state_dict(weights))
-    family.restore_flags(model, read_metadata(weights))
-    model.eval()
+    family, model = load_saved(weights)  # record, weights and training flags as validation saved them
     t = study.trials[number]
     metrics = {"proxy_ao": t.user_attrs.get("proxy_ao"), **{k: v for k, v in validations(study).get(number, {}).items() if k.startswith("full_")}}
     s = info.settings
