@@ -67,9 +67,9 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: Mapping[str, t
 def save_training_state(out_dir: Path, model, optimizer, scheduler, result: TrainResult) -> None:
     """Write model, optimizer and progress; each file atomically, progress last."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    import trackers
+    from autoprune.prune.apply import family_of
 
-    family = trackers.get(model.arch["family"])  # the real family: ``train`` may get a wrapper that adds losses
+    family = family_of(model)  # the real family: ``train`` may get a wrapper that adds losses
     save_safetensors(model.state_dict(), out_dir / "model.safetensors", metadata=family.weights_metadata(model))
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
     save_safetensors(opt_tensors, out_dir / "optimizer.safetensors")
