@@ -6,9 +6,9 @@ pruned official tracker must fine-tune it as gently as the search did.
 """
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import trackers
+from conftest import load_as_checkpoint
 from autoprune.data import builtin_root, open_split
 from autoprune.data.pairs import pair_loader
 from autoprune.export import load_model
@@ -23,9 +23,7 @@ CASES = [("ostrack", "tiny", "backbone_pretrained"), ("siamrpn", "tiny", "backbo
 def test_flags_survive_train_outputs_and_exports(tmp_path, name, preset, flag):
     torch.manual_seed(0)
     family = trackers.get(name)
-    weights = tmp_path / "official.safetensors"
-    save_file(family.create(preset).state_dict(), str(weights))
-    loaded = family.create(preset, checkpoint=str(weights))
+    loaded = load_as_checkpoint(family, preset, family.create(preset), tmp_path)
     assert getattr(loaded, flag) is True
 
     batches = pair_loader(open_split(builtin_root(), "train"), family.crop_spec(loaded.arch), batch_size=2, seed=0)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import trackers
+from conftest import load_as_checkpoint
 from autoprune.data import builtin_root, open_split
 from autoprune.data.pairs import pair_loader
 from autoprune.errors import ConfigError
@@ -52,11 +53,7 @@ def test_family_loss_on_a_hand_made_batch():
 
 
 def test_optimizer_follows_stark_recipe_for_loaded_weights(tmp_path):
-    from safetensors.torch import save_file
-
-    weights = tmp_path / "stark-tiny.safetensors"
-    save_file(FAMILY.create("tiny").state_dict(), str(weights))
-    model = FAMILY.create("tiny", checkpoint=str(weights))
+    model = load_as_checkpoint(FAMILY, "tiny", FAMILY.create("tiny"), tmp_path)
     optimizer, scheduler = FAMILY.make_optimizer(model, steps=100)
     assert isinstance(optimizer, torch.optim.AdamW) and FAMILY.grad_clip == 0.1
     rest, trunk = optimizer.param_groups
@@ -73,8 +70,6 @@ def test_optimizer_follows_stark_recipe_for_loaded_weights(tmp_path):
 
 
 def test_from_scratch_the_lr_is_ten_times_higher_and_children_keep_their_parents_lr(tmp_path):
-    from safetensors.torch import save_file
-
     from autoprune.prune.pruner import Pruner
     from autoprune.prune.space import load_space
 
@@ -83,9 +78,7 @@ def test_from_scratch_the_lr_is_ten_times_higher_and_children_keep_their_parents
     assert rest["lr"] == pytest.approx(1e-3) and trunk["lr"] == pytest.approx(1e-4)
     assert not scratch.backbone[0].body.conv1.weight.requires_grad  # frozen either way: it measured better
 
-    weights = tmp_path / "stark-tiny.safetensors"
-    save_file(scratch.state_dict(), str(weights))
-    loaded = FAMILY.create("tiny", checkpoint=str(weights))
+    loaded = load_as_checkpoint(FAMILY, "tiny", scratch, tmp_path)
     for parent, lr in ((scratch, 1e-3), (loaded, 1e-4)):
         pruner = Pruner(parent.eval(), load_space("stark"))
         child, _ = pruner.prune(pruner.space.uniform(0.5))
