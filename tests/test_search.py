@@ -99,3 +99,12 @@ def test_validation_shared_among_workers_records_what_one_process_would(tmp_path
     assert all(shared[n]["full_ao"] == alone[n]["full_ao"] for n in numbers)
     validate_run(run, trials=numbers, steps=3, workers=2, progress=False)  # earlier results never count as this run's
     assert all(v["steps"] == 3 for v in validations(open_run(run).study).values())
+
+
+@pytest.mark.parametrize("tracker, steps", [("stark", 1000), ("siamrpn", 150)])
+def test_validation_steps_default_to_the_family_s(tmp_path, tracker, steps):
+    from autoprune.search.runner import build_context
+
+    s = settings(tmp_path, tracker=tracker, validate_steps=None, preset=None)
+    build_context(s, progress=False)
+    assert s.validate_steps == steps  # written to run.json as resolved, so validate/export reuse it

@@ -117,3 +117,30 @@ def test_tracker_caches_the_template_and_checks_settings():
         FAMILY.make_tracker(model, "lasot")
     with pytest.raises(ConfigError, match="unknown stark tracker settings"):
         FAMILY.make_tracker(model, {"window": 0.4})
+
+
+def test_size_smoothing_keeps_the_centre_and_moves_the_size_part_way():
+    previous = np.array([0.0, 0.0, 40.0, 20.0])
+    predicted = np.array([100.0, 50.0, 80.0, 60.0])  # centre (140, 80)
+    smoothed = StarkTracker.smooth_size(predicted, previous, 0.25)
+    assert np.allclose(smoothed, [140 - 25, 80 - 15, 50.0, 30.0])
+    assert np.allclose(StarkTracker.smooth_size(predicted, previous, 1.0), predicted)
+
+
+def test_cpu_settings_smooth_the_size_official_ones_do_not():
+    torch.manual_seed(0)
+    model = FAMILY.create("tiny")
+    seq = open_split(builtin_root(), "val")[0]
+    boxes = {}
+    # margin 0: the untrained model's tiny boxes must not be clipped to STARK's 10-pixel floor.
+    for name, settings in (("smoothed", {"margin": 0.0}), ("raw", {"size_lr": 1.0, "margin": 0.0})):
+        tracker = FAMILY.make_tracker(model, settings)
+        tracker.init(seq.image(0), seq.boxes[0])
+        boxes[name] = tracker.update(seq.image(1))
+    assert FAMILY.make_tracker(model).size_lr == 0.3 and FAMILY.make_tracker(model, "official").size_lr == 1.0
+    # One update from the true box: the smoothed size is 30 % of the way to the raw prediction.
+    w0, h0 = seq.boxes[0][2:]
+    raw_w, raw_h = boxes["raw"][2:]
+    assert np.allclose(boxes["smoothed"][2:], [w0 + 0.3 * (raw_w - w0), h0 + 0.3 * (raw_h - h0)], rtol=1e-6)
+    with pytest.raises(ConfigError, match="size_lr must be in"):
+        FAMILY.make_tracker(model, {"size_lr": 0.0})

@@ -127,6 +127,8 @@ class TrackerFamily(ABC):
     # a later fine-tune treats the model (lower LR, BatchNorm statistics kept), pruned children
     # inherit them and saved models keep them.
     inherited_flags: tuple[str, ...] = ()
+    # Fine-tune steps a validated child gets unless --validate-steps says otherwise.
+    validate_steps: int = 150
 
     # --- architecture -------------------------------------------------------------
     def preset(self, name: str) -> Preset:

@@ -56,7 +56,7 @@ class SearchSettings:
     trial_timeout: float | None = None
     distill: float = 0.0
     parent_steps: int = DEFAULT_PARENT_STEPS
-    validate_steps: int = 150
+    validate_steps: int | None = None  # None: the family's default
     validate_max: int = 3  # 0: skip validation (and export)
     export: bool = True
     ray_address: str | None = None
@@ -105,6 +105,8 @@ def _check_settings(s: SearchSettings) -> None:
 def build_context(s: SearchSettings, *, progress: bool = True) -> Context:
     _check_settings(s)
     family = trackers.get(s.tracker)
+    if s.validate_steps is None:
+        s.validate_steps = family.validate_steps
     space = load_space(s.space or family.name)
     if space.family != family.name:
         raise ConfigError(f"search space {space.source} is for {space.family!r}, not {family.name!r}")

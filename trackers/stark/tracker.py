@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from autoprune.errors import AutoPruneError
+from autoprune.errors import AutoPruneError, ConfigError
 from autoprune.geometry import box_center
 from trackers.base import CropSpec, ModelTracker, crop_tensor
 from trackers.stark.inputs import normalize, padding_mask
@@ -28,11 +28,15 @@ class StarkTracker(ModelTracker):
 
     name = "stark"
 
-    def __init__(self, model: StarkModel, spec: CropSpec, *, mask_padding: bool = False, margin: float = 10.0) -> None:
+    def __init__(self, model: StarkModel, spec: CropSpec, *, mask_padding: bool = False, margin: float = 10.0,
+                 size_lr: float = 1.0) -> None:
         super().__init__(model)
+        if not 0.0 < size_lr <= 1.0:
+            raise ConfigError(f"stark tracker setting size_lr must be in (0, 1], got {size_lr:g} (1: no smoothing)")
         self.spec = spec
         self.mask_padding = mask_padding
         self.margin = margin
+        self.size_lr = size_lr
         self.state = np.zeros(4)
 
     def _crop(self, image: np.ndarray, box: Sequence[float], factor: float, size: int):
@@ -58,8 +62,19 @@ class StarkTracker(ModelTracker):
         x, mask, center, side = self._crop(image, self.state, self.spec.search_factor, self.spec.search_size)
         box = self.model.track(self.cache, x, mask)["boxes"][0].tolist()
         height, width = image.shape[:2]
-        self.state = clip_with_margin(self.locate(box, center, side), width, height, self.margin)
+        located = self.locate(box, center, side)
+        if self.size_lr < 1.0:
+            located = self.smooth_size(located, self.state, self.size_lr)
+        self.state = clip_with_margin(located, width, height, self.margin)
         return self.state.copy()
+
+    @staticmethod
+    def smooth_size(box: np.ndarray, previous: np.ndarray, lr: float) -> np.ndarray:
+        """Keep the predicted centre; move width and height only ``lr`` of the way to the prediction."""
+        cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+        w = (1.0 - lr) * previous[2] + lr * box[2]
+        h = (1.0 - lr) * previous[3] + lr * box[3]
+        return np.array([cx - w / 2.0, cy - h / 2.0, w, h])
 
     @staticmethod
     def locate(box: Sequence[float], center: Sequence[float], side: float) -> np.ndarray:
