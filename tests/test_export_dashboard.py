@@ -54,6 +54,7 @@ def test_export_reloads_with_identical_outputs_and_tracks(run_dir):
     assert np.isfinite(box).all() and box[2] > 0
     card = (export / "card.md").read_text()
     assert "FLOPs (MACs)" in card and "autoprune search (test)" in card
+    assert "parent: siamrpn/tiny" in card and "parent: parent:" not in card
 
 
 def test_onnx_export_matches_onnxruntime(tmp_path):

@@ -54,7 +54,8 @@ def _card(manifest: dict) -> str:
     lines = [
         f"# {m['arch']['family']} pruned tracker",
         "",
-        f"- family: `{m['arch']['family']}`, parent: {m.get('parent', 'unknown')}",
+        # The search's parent note already reads "parent: ..."; say it once.
+        f"- family: `{m['arch']['family']}`, parent: {str(m.get('parent') or 'unknown').removeprefix('parent: ')}",
         f"- budget: {m.get('budget', '-')}",
         f"- per-frame FLOPs (MACs): {m['cost']['frame_macs'] / 1e6:.2f} M; init (template) FLOPs: {m['cost']['init_macs'] / 1e6:.2f} M",
         f"- parameters: {m['cost']['params'] / 1e6:.3f} M",
