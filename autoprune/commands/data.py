@@ -17,8 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     synth = sub.add_parser("synth", help="write the built-in photo-textured dataset in GOT-10k layout")
     synth.add_argument("--out", required=True, help="output directory (must not exist unless --force)")
     synth.add_argument("--seed", type=non_negative_int, default=0)
-    synth.add_argument("--train", type=non_negative_int, default=24, help="number of train sequences")
-    synth.add_argument("--val", type=non_negative_int, default=8, help="number of val sequences")
+    synth.add_argument("--train", type=non_negative_int, default=None,
+                       help="number of train sequences (default 192; sequence i is the same for any count)")
+    synth.add_argument("--val", type=non_negative_int, default=None, help="number of val sequences (default 8)")
     synth.add_argument("--force", action="store_true", help="replace an existing output directory")
     info = sub.add_parser("info", help="splits, sequences and frames of a dataset")
     info.add_argument("root", nargs="?", help="dataset root (default: the built-in dataset)")
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
             if not args.force:
                 raise ConfigError(f"--out {out} exists and is not empty; choose a new directory or pass --force")
             shutil.rmtree(out)
+        args.train = data.synth.DEFAULT_TRAIN if args.train is None else args.train
+        args.val = data.synth.DEFAULT_VAL if args.val is None else args.val
         data.synth.generate(out, seed=args.seed, train=args.train, val=args.val)
         console.print(f"wrote the built-in dataset to [bold]{out}[/] (train {args.train}, val {args.val}, seed {args.seed})")
         return 0

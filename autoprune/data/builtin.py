@@ -1,7 +1,7 @@
 """Where the built-in dataset lives, and generating it once, safely, on first use.
 
 The cache folder is ``$AUTOPRUNE_CACHE`` if set, else ``~/.cache/autoprune``; the dataset
-is ``<cache>/builtin-v1-seed<seed>``. Generation writes into a temporary folder beside it
+is ``<cache>/builtin-v1-seed<seed>-train<n>-val<n>``. Generation writes into a temporary folder beside it
 and renames it into place, under a lock file, so concurrent callers (parallel trials,
 test workers) never see half a dataset and only one of them does the work.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from autoprune.data import synth
 
-DEFAULT_SPLITS = {"train": 24, "val": 8}
+DEFAULT_SPLITS = {"train": synth.DEFAULT_TRAIN, "val": synth.DEFAULT_VAL}
 RECORD = "autoprune-builtin.json"  # written last by synth.generate: marks a complete dataset
 
 
@@ -25,11 +25,9 @@ def cache_dir() -> Path:
 
 
 def builtin_name(seed: int = 0, *, train: int = DEFAULT_SPLITS["train"], val: int = DEFAULT_SPLITS["val"]) -> str:
-    """Folder name of one built-in dataset version (sizes appear only when not the defaults)."""
-    name = f"builtin-v{synth.GENERATOR_VERSION}-seed{seed}"
-    if (train, val) != (DEFAULT_SPLITS["train"], DEFAULT_SPLITS["val"]):
-        name += f"-train{train}-val{val}"
-    return name
+    """Folder name of one built-in dataset version; the sizes are part of it, so a cache made
+    with other default sizes is never taken for this one."""
+    return f"builtin-v{synth.GENERATOR_VERSION}-seed{seed}-train{train}-val{val}"
 
 
 @contextlib.contextmanager

@@ -6,9 +6,11 @@ import math
 from pathlib import Path
 
 import optuna
+import torch
 from rich.table import Table
 
 from autoprune.checkpoint import save_safetensors
+from autoprune.cost.latency import num_threads
 from autoprune.errors import ConfigError
 from autoprune.progress import console
 from autoprune.proxy import ProxySettings, proxy_score
@@ -115,10 +117,14 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
     if helpers:
         console.print(f"validating trials {', '.join(str(t.number) for t in chosen)} in {len(helpers) + 1} processes "
                       f"({steps} fine-tune steps each); this one shows its share", highlight=False)
+    # Sharing the cores with helpers, this process works on one thread as they do: a multi-
+    # threaded process among them oversubscribes the cores and slows every process down.
+    threads = 1 if helpers else torch.get_num_threads()
     try:
-        for t in chosen[::max(1, len(helpers) + 1)]:
-            _announce(t, ctx)
-            validate_trial(ctx, study, t, steps=steps, progress=progress)
+        with num_threads(threads):
+            for t in chosen[::max(1, len(helpers) + 1)]:
+                _announce(t, ctx)
+                validate_trial(ctx, study, t, steps=steps, progress=progress)
     finally:
         for p in helpers:
             p.join()
