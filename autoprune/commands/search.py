@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--parent-steps", type=positive_int, default=400, help="training steps of the default parent when no --checkpoint")
     p.add_argument("--validate-steps", type=non_negative_int, default=None,
-                   help="fine-tune steps for each validated child (default: the family's: 150, stark 1000)")
+                   help="fine-tune steps for each validated child (default: the family's: siamrpn 150, ostrack 600, stark 1000)")
     p.add_argument("--validate-max", type=non_negative_int, default=3,
                    help="validate at most this many Pareto children (best proxy first); 0: search only, no validation or export")
     p.add_argument("--no-export", action="store_true", help="do not export the best child")
