@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
             if not args.force:
                 raise ConfigError(f"--out {out} exists and is not empty; choose a new directory or pass --force")
             shutil.rmtree(out)
-        args.train = data.synth.DEFAULT_TRAIN if args.train is None else args.train
-        args.val = data.synth.DEFAULT_VAL if args.val is None else args.val
-        data.synth.generate(out, seed=args.seed, train=args.train, val=args.val)
-        console.print(f"wrote the built-in dataset to [bold]{out}[/] (train {args.train}, val {args.val}, seed {args.seed})")
+        train = data.synth.DEFAULT_TRAIN if args.train is None else args.train
+        val = data.synth.DEFAULT_VAL if args.val is None else args.val
+        data.synth.generate(out, seed=args.seed, train=train, val=val)
+        console.print(f"wrote the built-in dataset to [bold]{out}[/] (train {train}, val {val}, seed {args.seed})")
         return 0
     if args.data_command == "path":
         print(data.builtin_root(seed=args.seed))

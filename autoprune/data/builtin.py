@@ -15,7 +15,6 @@ from pathlib import Path
 
 from autoprune.data import synth
 
-DEFAULT_SPLITS = {"train": synth.DEFAULT_TRAIN, "val": synth.DEFAULT_VAL}
 RECORD = "autoprune-builtin.json"  # written last by synth.generate: marks a complete dataset
 
 
@@ -24,7 +23,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("AUTOPRUNE_CACHE") or Path.home() / ".cache" / "autoprune").expanduser()
 
 
-def builtin_name(seed: int = 0, *, train: int = DEFAULT_SPLITS["train"], val: int = DEFAULT_SPLITS["val"]) -> str:
+def builtin_name(seed: int = 0, *, train: int = synth.DEFAULT_TRAIN, val: int = synth.DEFAULT_VAL) -> str:
     """Folder name of one built-in dataset version; the sizes are part of it, so a cache made
     with other default sizes is never taken for this one."""
     return f"builtin-v{synth.GENERATOR_VERSION}-seed{seed}-train{train}-val{val}"
@@ -48,8 +47,8 @@ def _locked(path: Path):
 def builtin_root(
     seed: int = 0,
     *,
-    train: int = DEFAULT_SPLITS["train"],
-    val: int = DEFAULT_SPLITS["val"],
+    train: int = synth.DEFAULT_TRAIN,
+    val: int = synth.DEFAULT_VAL,
     cache: str | os.PathLike | None = None,
 ) -> Path:
     """Root of the built-in GOT-10k-layout dataset (splits 'train' and 'val'), generated on first use.

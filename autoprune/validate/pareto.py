@@ -84,8 +84,6 @@ def best_trial(study: optuna.Study) -> int | None:
 
 def _validate_worker(run_dir: str, numbers: list[int], steps: int) -> None:
     """A helper process: its own context from the run's settings, its share of the children."""
-    import torch
-
     from autoprune.search.runner import build_context, settings_from_meta
 
     torch.set_num_threads(1)
