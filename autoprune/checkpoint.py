@@ -115,5 +115,5 @@ def save_safetensors(state: Mapping[str, torch.Tensor], path: str | os.PathLike,
     """Write tensors atomically as safetensors (contiguous, shared storage broken)."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().contiguous().clone() for k, v in state.items()}
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}  # files hold CPU tensors
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))

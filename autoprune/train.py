@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from autoprune.checkpoint import atomic_write, read_state_dict, save_safetensors
+from autoprune.device import autocast, grad_scaler, model_device, to_device
 from autoprune.errors import AutoPruneError
 from autoprune.progress import progress_bar
 
@@ -111,13 +112,21 @@ def train(
     log_every: int = 10,
     on_step: Callable[[int, float], None] | None = None,
     description: str = "training",
+    device: str | None = None,
+    amp: str | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``steps`` optimizer steps on ``batches``.
 
     ``on_step(step, loss)`` is called after every step (the search uses it to report
     intermediate values and to stop early). With ``out_dir``, a checkpoint is written every
     ``save_every`` steps and at the end; ``resume=True`` continues from it.
+
+    ``device``: where to train (default: where the model is); the model stays there afterwards.
+    ``amp`` (``bf16``/``fp16``, CUDA only): the forward pass and loss under autocast.
     """
+    device = device or model_device(model)
+    model.to(device)  # before the optimizer: it must hold the parameters where they will live
+    scaler = grad_scaler(amp)
     optimizer, scheduler = family.make_optimizer(model, steps=steps, lr=lr)
     out = Path(out_dir) if out_dir is not None else None
     result = _resume(out, model, optimizer, scheduler) if (out is not None and resume) else TrainResult()
@@ -126,18 +135,27 @@ def train(
     with progress_bar(description, total=steps, enabled=progress) as bar:
         bar.advance(result.steps)
         while result.steps < steps:
-            batch = next(batches)
+            batch = to_device(next(batches), device)
             if hasattr(model, "set_progress"):  # e.g. OSTrack's keep-rate schedule
                 model.set_progress(result.steps / max(steps, 1))
-            loss, parts = family.loss(model, batch)
+            with autocast(device, amp):
+                loss, parts = family.loss(model, batch)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise NonFiniteLossError(f"loss became {value} at step {result.steps + 1}; lower the learning rate (--lr)")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            else:
+                loss.backward()
             if family.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, family.grad_clip)
-            optimizer.step()
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
             if scheduler is not None:
                 scheduler.step()
             result.steps += 1

@@ -120,9 +120,14 @@ def pair_loader(
     seed: int = 0,
     workers: int = 0,
     max_gap: int = 100,
+    pin_memory: bool = False,
     **options,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """An endless iterator of training batches (see :class:`PairDataset` for ``options``).
+
+    Frames are decoded and cropped in ``workers`` processes (in this one with 0); ``pin_memory``
+    (for a CUDA device) puts batches in page-locked memory, so a non-blocking copy to the GPU
+    overlaps the next step.
 
     Example::
 
@@ -138,5 +143,6 @@ def pair_loader(
         # No worker_init_fn: samples carry their own seeds, torch already gives each worker
         # one thread, and changing OpenCV's thread pool in a forked worker can deadlock.
         persistent_workers=workers > 0,
+        pin_memory=pin_memory and torch.cuda.is_available(),
     )
     return iter(loader)

@@ -1,6 +1,7 @@
 """Write an export: weights, record with hash, a model card, and optionally ONNX checked by onnxruntime."""
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import tempfile
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 
 from autoprune.checkpoint import save_safetensors
+from autoprune.device import model_device
 from autoprune.errors import ConfigError, ExportError
 from autoprune.export.loader import FORMAT_VERSION, sha256_file
 
@@ -60,6 +62,8 @@ def _card(manifest: dict) -> str:
         f"- per-frame FLOPs (MACs): {m['cost']['frame_macs'] / 1e6:.2f} M; init (template) FLOPs: {m['cost']['init_macs'] / 1e6:.2f} M",
         f"- parameters: {m['cost']['params'] / 1e6:.3f} M",
     ]
+    if m.get("device"):
+        lines.append(f"- fine-tuned on: {m['device']}")
     if m.get("latency_ms") is not None:
         lines.append(f"- per-frame latency on one CPU thread: {m['latency_ms']:.2f} ms")
     for key, label in (("full_ao", "full-validation AO"), ("full_sr50", "SR0.50"), ("full_sr75", "SR0.75"), ("proxy_ao", "proxy AO")):
@@ -77,6 +81,8 @@ def export_model(family, model, out: str | Path, *, info: dict | None = None, on
     if out.exists() and not force:
         raise ExportError(f"{out} exists; choose another --out or pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
+    if model_device(model) != "cpu":  # exports are traced and checked on the CPU, where they load back
+        model = copy.deepcopy(model).cpu()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         save_safetensors(model.state_dict(), tmp / "model.safetensors", metadata=family.weights_metadata(model))
@@ -142,4 +148,5 @@ def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None =
     return export_model(family, model, target, onnx=onnx, force=force, info={
         "parent": s.get("parent_note"), "budget": budget, "trial": number, "seed": t.user_attrs.get("seed"),
         "command": s.get("command"), "latency_ms": t.user_attrs.get("latency_ms"), "metrics": metrics,
+        "device": validations(study).get(number, {}).get("device") or t.user_attrs.get("device"),
     })

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from autoprune.device import model_device
 from autoprune.errors import ConfigError
 from autoprune.prune.apply import family_of
 from autoprune.prune.groups import GatePoint, UnitGroup
@@ -157,11 +158,15 @@ def sparsity_train(
     w_mlp: float = W_MLP,
     w_bn: float = W_BN,
     progress: bool = True,
+    device: str | None = None,
+    amp: str | None = None,
 ) -> tuple[nn.Module, GateResult]:
     """Train gates (on a copy of ``parent``) and score every prunable unit.
 
     Returns the sparsity-trained copy (gates folded in, BN scales shrunk by L1) and the unit
-    scores; :func:`threshold` turns them into kept counts at any budget.
+    scores; :func:`threshold` turns them into kept counts at any budget. The training runs on
+    ``device`` (default: the parent's); the trained copy and the scores come back on the CPU,
+    where children are cut.
     """
     import copy
 
@@ -176,11 +181,14 @@ def sparsity_train(
     bn_keys = sorted({m.key for g in bn_groups for m in g.members if m.kind == "bn_scale"} & trainable)
     gates = _Gates(model, points, groups)
     sparse = _SparseFamily(family, gates, bn_keys, w_attn=w_attn, w_mlp=w_mlp, w_bn=w_bn)
+    gates.to(device or model_device(model))  # the gates live beside the activations they scale
     try:
-        train(sparse, model, batches, steps=steps, progress=progress, description="gate sparsity training")
-        scores = _unit_gate_scores(gates, groups)
+        train(sparse, model, batches, steps=steps, progress=progress, description="gate sparsity training", device=device, amp=amp)
     finally:
         gates.remove()
+    model.cpu()
+    gates.cpu()
+    scores = _unit_gate_scores(gates, groups)
     # fold the learned gates into the weights so the pruned child computes what was trained
     with torch.no_grad():
         fold_gates(model, gates, groups)

@@ -32,10 +32,11 @@ def prune_uniform(parent, *, space: str, importance: str, keep: float | None, bu
 class GateCutter:
     """Gates sparsity-trained once, cut at any number of budgets (as the paper does)."""
 
-    def __init__(self, parent, batches: Iterator, *, steps: int, progress: bool = True) -> None:
+    def __init__(self, parent, batches: Iterator, *, steps: int, progress: bool = True, device: str | None = None,
+                 amp: str | None = None) -> None:
         self.family = family_of(parent)
         self.parent_arch = parent.arch
-        self.trained, result = sparsity_train(parent, batches, steps=steps, progress=progress)
+        self.trained, result = sparsity_train(parent, batches, steps=steps, progress=progress, device=device, amp=amp)
         self.importance = result.importance
         self.kinds = result.kinds
         self.groups = {g.name: g for g in self.family.unit_groups(parent.arch)}
@@ -76,6 +77,7 @@ class GateCutter:
         return best
 
 
-def prune_gates(parent, batches: Iterator, *, steps: int, keep: float | None, budget_macs: float | None, mode: str = "naive"):
-    """Sparsity-train gates, threshold at ``keep`` (or the largest keep within the budget), remove."""
-    return GateCutter(parent, batches, steps=steps).cut(keep=keep, budget_macs=budget_macs, mode=mode)
+def prune_gates(parent, batches: Iterator, *, steps: int, keep: float | None, budget_macs: float | None, mode: str = "naive",
+                device: str | None = None, amp: str | None = None):
+    """Sparsity-train gates (on ``device``), threshold at ``keep`` (or the largest keep within the budget), remove."""
+    return GateCutter(parent, batches, steps=steps, device=device, amp=amp).cut(keep=keep, budget_macs=budget_macs, mode=mode)

@@ -7,6 +7,7 @@ Trials ASHA stops are marked PRUNED, so they never enter the Pareto set.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -23,9 +24,12 @@ def _ray_trial(config: dict, settings) -> None:
     import torch
     from ray import tune
 
+    from autoprune.device import ray_trial_device
     from autoprune.search.runner import build_context, make_objective, open_study
 
     torch.set_num_threads(1)
+    # Ray shows a trial only the GPU it reserved for it (as cuda:0), whatever --device named
+    settings = dataclasses.replace(settings, device=ray_trial_device(settings.device))
     ctx = build_context(settings, progress=False)
     study = open_study(settings, heartbeat=False)
     trial = study.ask()
