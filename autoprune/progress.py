@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+# Progress, notes, warnings and errors go to stderr; results (tables, JSON, what a command
+# produced) to stdout, so `autoprune data info | grep val` sees only the results.
 console = Console(stderr=True)
+results = Console()
 
 LOG_EVERY_S = 30.0
 

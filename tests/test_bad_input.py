@@ -250,7 +250,7 @@ def test_random_groundtruth_lines_read_or_give_a_data_error_with_the_line(synth,
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "child"
-    assert main(["prune", "--tracker", "siamrpn", "--preset", "tiny", "--method", "uniform", "--keep", "0.5",
+    assert main(["prune", "--tracker", "siamrpn", "--preset", "tiny", "--random-init", "--method", "uniform", "--keep", "0.5",
                  "--finetune-steps", "0", "--out", str(out)]) == 0
     return out
 

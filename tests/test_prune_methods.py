@@ -33,7 +33,7 @@ def test_gates_prune_to_a_budget_and_track(name, tmp_path):
     parent_cost = family.analytic_cost(family.arch(preset))
     budget = 0.5 * parent_cost["frame_macs"] / 1e6
     out = tmp_path / "gates"
-    code = main(["prune", "--tracker", name, "--preset", preset, "--method", "gates", "--budget-mflops", f"{budget:.3f}",
+    code = main(["prune", "--tracker", name, "--preset", preset, "--random-init", "--method", "gates", "--budget-mflops", f"{budget:.3f}",
                  "--gate-steps", "3", "--finetune-steps", "2", "--out", str(out)])
     assert code == 0
     manifest = json.loads((out / "arch.json").read_text())
@@ -45,9 +45,10 @@ def test_gates_prune_to_a_budget_and_track(name, tmp_path):
 def test_uniform_keep_ratio_and_refusing_overwrite(tmp_path):
     torch.set_num_threads(1)
     out = tmp_path / "uniform"
-    assert main(["prune", "--tracker", "siamrpn", "--preset", "tiny", "--keep", "0.5", "--finetune-steps", "1", "--out", str(out)]) == 0
+    assert main(["prune", "--tracker", "siamrpn", "--preset", "tiny", "--random-init", "--keep", "0.5", "--finetune-steps", "1",
+                 "--out", str(out)]) == 0
     _track_once(out)
-    assert main(["prune", "--tracker", "siamrpn", "--preset", "tiny", "--keep", "0.5", "--out", str(out)]) == 2
+    assert main(["prune", "--tracker", "siamrpn", "--preset", "tiny", "--random-init", "--keep", "0.5", "--out", str(out)]) == 2
 
 
 def test_threshold_naive_is_global_and_layerwise_is_per_group():

@@ -12,6 +12,26 @@ def add_model_options(p: argparse.ArgumentParser, *, required_tracker: bool = Fa
     p.add_argument("--checkpoint", help="official weights (.pth, plain state dict) or .safetensors")
     p.add_argument("--weights", help="a model directory written by `autoprune train` or `autoprune export`")
     p.add_argument("--trust-pickle", action="store_true", help="allow pickled Python objects in --checkpoint (runs code: only for files you trust)")
+    p.add_argument("--random-init", action="store_true",
+                   help="random weights instead of the family's shipped demo weights (used when no --checkpoint / --weights)")
+
+
+def model_from_args(args: argparse.Namespace, *, random_reason: str | None = None, default_tracker: str | None = None):
+    """(family, model) of the model options, after printing which weights it holds as the first line (stderr).
+
+    ``random_reason``: this command starts from random weights without --random-init (why, in
+    a few words); otherwise a preset gets its shipped demo weights or fails (models.resolve).
+    """
+    from autoprune.models import resolve
+    from autoprune.progress import console
+
+    if args.random_init and (args.checkpoint or args.weights):
+        raise ConfigError("--random-init contradicts --checkpoint / --weights; pass one of them")
+    reason = "--random-init" if args.random_init else random_reason
+    family, model, note = resolve(args.tracker, args.preset, args.checkpoint, args.weights, trust_pickle=args.trust_pickle,
+                                  random_init=reason is not None, random_reason=reason or "", default_tracker=default_tracker)
+    console.print(note, markup=False, highlight=False, soft_wrap=True)
+    return family, model
 
 
 def add_data_options(p: argparse.ArgumentParser, *, split: str = "val") -> None:

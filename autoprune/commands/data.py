@@ -9,7 +9,7 @@ from rich.table import Table
 
 from autoprune.commands._common import non_negative_int, positive_int
 from autoprune.errors import ConfigError
-from autoprune.progress import console, progress_bar
+from autoprune.progress import progress_bar, results
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         train = data.synth.DEFAULT_TRAIN if args.train is None else args.train
         val = data.synth.DEFAULT_VAL if args.val is None else args.val
         data.synth.generate(out, seed=args.seed, train=train, val=val)
-        console.print(f"wrote the built-in dataset to [bold]{out}[/] (train {train}, val {val}, seed {args.seed})")
+        results.print(f"wrote the built-in dataset to [bold]{out}[/] (train {train}, val {val}, seed {args.seed})")
         return 0
     if args.data_command == "path":
         print(data.builtin_root(seed=args.seed))
@@ -59,12 +59,12 @@ def run(args: argparse.Namespace) -> int:
             frames = sum(len(s) for s in seqs)
             visible = sum(int(s.visible.sum()) for s in seqs)
             table.add_row(split, str(len(seqs)), str(frames), str(visible))
-        console.print(table)
+        results.print(table)
         return 0
     seqs = data.open_split(root, args.split)[: args.limit]
     with progress_bar("checking", total=len(seqs)) as bar:
         for seq in seqs:
             data.check_sequence(seq)
             bar.advance(1)
-    console.print(f"[green]ok[/]: {len(seqs)} sequences of {root} ({args.split}) read without problems")
+    results.print(f"[green]ok[/]: {len(seqs)} sequences of {root} ({args.split}) read without problems")
     return 0

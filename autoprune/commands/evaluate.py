@@ -6,9 +6,9 @@ import json
 
 import torch
 
-from autoprune.commands._common import add_data_options, add_model_options, data_root, positive_int
+from autoprune.commands._common import add_data_options, add_model_options, data_root, model_from_args, positive_int
 from autoprune.errors import ConfigError
-from autoprune.progress import console
+from autoprune.progress import console, results
 
 BASELINES = ("static", "opencv")
 
@@ -30,10 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def make_tracker(args: argparse.Namespace):
     """The tracker to evaluate and its display name."""
     from autoprune.eval import baselines
-    from autoprune.models import resolve
 
     if args.baseline:
-        if args.target or args.weights or args.tracker:
+        if args.target or args.weights or args.tracker or args.random_init:
             raise ConfigError("--baseline evaluates a reference tracker; drop the model options or --baseline")
         if args.baseline == "static":
             return baselines.StaticBoxTracker(), "static-box"
@@ -48,8 +47,10 @@ def make_tracker(args: argparse.Namespace):
         if not weights or not (Path(weights) / "arch.json").is_file():
             raise ConfigError("--runtime onnx runs an export: pass a directory written by `autoprune export ... --onnx`")
         family, model = load_model(weights, runtime="onnx")
+        console.print(f"weights: export {weights} (per-frame network in ONNX Runtime)", markup=False, highlight=False)
         return family.make_tracker(model, args.hparams), f"{family.name}-export-onnx"
-    family, model = resolve(args.tracker, args.preset, args.checkpoint, weights, trust_pickle=args.trust_pickle)
+    args.weights = weights  # the positional target is --weights by another name
+    family, model = model_from_args(args)
     name = f"{family.name}-{args.preset or 'model'}" if not weights else f"{family.name}-{model.arch.get('preset', 'model')}"
     return family.make_tracker(model, args.hparams), name
 
@@ -65,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: getattr(result, k) for k in ("ao", "sr50", "sr75", "auc", "precision", "norm_precision", "fps")}))
     else:
-        console.print(result.table())
+        results.print(result.table())
     return 0

@@ -15,11 +15,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoprune.errors import ConfigError
     from autoprune.export import export_trial
-    from autoprune.progress import console
+    from autoprune.progress import results
 
     trial = args.trial
     if trial != "best" and not trial.isdigit():
         raise ConfigError(f"--trial {trial!r}: expected 'best' or a trial number")
     out = export_trial(args.run, trial=trial, out=args.out, onnx=args.onnx, force=args.force)
-    console.print(f"exported to [bold]{out}[/] (arch.json, model.safetensors, card.md{', model.onnx' if args.onnx else ''})")
+    results.print(f"exported to [bold]{out}[/] (arch.json, model.safetensors, card.md{', model.onnx' if args.onnx else ''})")
     return 0

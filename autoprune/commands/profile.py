@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from autoprune.commands._common import add_model_options, positive_int
+from autoprune.commands._common import add_model_options, model_from_args, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,18 +19,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autoprune.cost import profile_table, tracker_cost
-    from autoprune.models import resolve
-    from autoprune.progress import console
+    from autoprune.models import preset_of
+    from autoprune.progress import console, results
 
     if args.export:
         from autoprune.export import load_model
 
         family, model = load_model(args.export)
+        console.print(f"weights: export {args.export}", markup=False, highlight=False)
     else:
-        family, model = resolve(args.tracker or "siamrpn", args.preset, args.checkpoint, args.weights, trust_pickle=args.trust_pickle)
+        # Weights change no FLOPs, params or latency: a preset is profiled as built, without --random-init.
+        family, model = model_from_args(args, random_reason="weights do not affect FLOPs, params or latency",
+                                        default_tracker="siamrpn")
     cost = tracker_cost(family, model, latency=not args.no_latency, threads=args.threads, depth=args.depth)
     if args.json:
         print(cost.to_json())
     else:
-        console.print(profile_table(cost, title=f"{family.name} {model.arch.get('preset', '')}".strip()))
+        results.print(profile_table(cost, title=f"{family.name} {preset_of(family, model.arch) or 'pruned'}"))
     return 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from autoprune.commands._common import add_model_options, data_root, non_negative_int, positive_int
+from autoprune.commands._common import add_model_options, data_root, model_from_args, non_negative_int, positive_int
 
 METHODS = ("uniform", "gates")
 
@@ -44,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.data.pairs import pair_loader
     from autoprune.errors import ConfigError, ExportError
     from autoprune.export import export_model
-    from autoprune.models import resolve
-    from autoprune.progress import console
+    from autoprune.progress import results
     from autoprune.prune.methods import prune_gates, prune_uniform
     from autoprune.train import train
 
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not args.force:
         raise ExportError(f"{args.out} exists; choose another --out or pass --force to replace it")
     torch.manual_seed(args.seed)
-    family, parent = resolve(args.tracker, args.preset, args.checkpoint, args.weights, trust_pickle=args.trust_pickle)
+    family, parent = model_from_args(args)
     root = data_root(args.data)
     sequences = open_split(root, "train")
     batches = pair_loader(sequences, family.crop_spec(parent.arch), batch_size=8, seed=args.seed)
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     parent_cost, child_cost = family.analytic_cost(parent.arch), family.analytic_cost(arch)
     out = export_model(family, child, args.out, force=args.force, info={"method": args.method, "note": note,
                                                                         "parent_cost": parent_cost})
-    console.print(
+    results.print(
         f"{family.name}: {parent_cost['frame_macs'] / 1e6:.1f} -> {child_cost['frame_macs'] / 1e6:.1f} M FLOPs (MACs) per frame, "
         f"{parent_cost['params'] / 1e6:.3f} -> {child_cost['params'] / 1e6:.3f} M params ({note}); written to [bold]{out}[/]",
         highlight=False,

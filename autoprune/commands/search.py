@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "multiply-accumulates (MACs), the convention of tracking papers: --budget-mflops 50 means at most "
         "50 million MACs per tracked frame (template work done once at init is not included)."
     )
-    p.add_argument("--tracker", default="siamrpn", help="tracker family: siamrpn, ostrack or stark (default siamrpn)")
+    p.add_argument("--tracker", help="tracker family: siamrpn, ostrack or stark (default: the one a --checkpoint of ours records, else siamrpn)")
     p.add_argument("--budget-mflops", type=_number, help="per-frame budget in mega-FLOPs (MACs)")
     p.add_argument("--budget-ms", type=_number, help="per-frame latency budget in ms on this machine, one thread")
     p.add_argument("--preset", help="parent preset (default: the family's small preset, or its official one with --checkpoint)")
@@ -55,13 +55,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-export", action="store_true", help="do not export the best child")
 
 
+def _family_and_preset(args: argparse.Namespace) -> tuple[str, str | None]:
+    """--tracker / --preset, else what a --checkpoint file of ours records: a stark file is not read as siamrpn."""
+    import trackers
+    from autoprune.models import preset_of, saved_record
+
+    record = saved_record(args.checkpoint) if args.checkpoint else None
+    tracker = args.tracker or (record or {}).get("family") or "siamrpn"
+    preset = args.preset
+    if preset is None and record and record.get("family") == tracker:
+        preset = preset_of(trackers.get(tracker), record)
+    return tracker, preset
+
+
 def run(args: argparse.Namespace) -> int:
     from autoprune.search.budget import parse_budget
     from autoprune.search.runner import SearchSettings, search
 
     budget = parse_budget(args.budget_mflops, args.budget_ms)
+    tracker, preset = _family_and_preset(args)
     settings = SearchSettings(
-        tracker=args.tracker, budget_kind=budget.kind, budget_value=budget.value, preset=args.preset,
+        tracker=tracker, budget_kind=budget.kind, budget_value=budget.value, preset=preset,
         checkpoint=args.checkpoint, trust_pickle=args.trust_pickle, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
         proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, study_name=args.study_name,
         storage=args.storage, sampler=args.sampler, seed=args.seed, workers=args.workers, backend=args.backend,

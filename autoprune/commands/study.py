@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from autoprune.errors import ConfigError
-    from autoprune.progress import console
+    from autoprune.progress import console, results
     from autoprune.study import Study, load_spec, write_report
 
     spec = load_spec(args.spec)
@@ -43,5 +43,5 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"study {spec.name}: no finished cells in {spec.out / 'cells'}; run `autoprune study run {args.spec}` first")
     command = "autoprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else f"autoprune study {args.action} {args.spec}"
     path = write_report(spec, cells, command=command, seconds=time.perf_counter() - started, action=args.action)
-    console.print(f"report: [bold]{path}[/]")
+    results.print(f"report: [bold]{path}[/]")
     return 0

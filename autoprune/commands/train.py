@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from autoprune.commands._common import add_model_options, data_root, non_negative_int, positive_int
-from autoprune.progress import console
+from autoprune.commands._common import add_model_options, data_root, model_from_args, non_negative_int, positive_int
+from autoprune.progress import results
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,16 +28,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoprune import data
     from autoprune.data.pairs import pair_loader
-    from autoprune.models import resolve
+    from autoprune.models import preset_of
     from autoprune.train import train
 
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    # With --weights the saved model names its family; otherwise the headline family is the default.
-    tracker = args.tracker or (None if args.weights else "siamrpn")
-    family, model = resolve(tracker, args.preset, args.checkpoint, args.weights, trust_pickle=args.trust_pickle)
-    preset = Path(args.weights).name if args.weights else (args.preset or family.default_preset)
+    # Training from random weights is this command's job; a weights file names its own family.
+    scratch = ("training from scratch unless --out holds a checkpoint to resume" if args.resume
+               else "training from scratch; --checkpoint or --weights starts from trained ones")
+    family, model = model_from_args(args, random_reason=scratch, default_tracker="siamrpn")
+    preset = Path(args.weights).name if args.weights else (args.preset or preset_of(family, model.arch) or "model")
     out = Path(args.out or f"runs/train/{family.name}-{preset}")
     sequences = data.open_split(data_root(args.data), args.split)
     batches = pair_loader(sequences, family.crop_spec(model.arch), batch_size=args.batch_size, seed=args.seed, workers=args.workers)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume, description=f"train {family.name}/{preset}",
     )
     summary = result.summary()
-    console.print(
+    results.print(
         f"trained {family.name}/{preset} for {result.steps} steps: loss {summary.get('loss_first', float('nan')):.4f} -> "
         f"{summary.get('loss_last', float('nan')):.4f}; weights in [bold]{out / 'model.safetensors'}[/]"
     )

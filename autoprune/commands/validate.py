@@ -17,11 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autoprune.progress import console
+    from autoprune.progress import results
     from autoprune.search.study import open_run
     from autoprune.validate import validate_run
 
     steps = args.steps if args.steps is not None else open_run(args.run).settings.get("validate_steps", 150)
     best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps, workers=args.workers)
-    console.print(f"best child: trial {best}" if best is not None else "no validated child within budget")
+    results.print(f"best child: trial {best}" if best is not None else "no validated child within budget")
     return 0

@@ -1,7 +1,7 @@
 """Serve a run's study with optuna-dashboard (objective names set so columns read well)."""
 from __future__ import annotations
 
-from autoprune.progress import console
+from autoprune.progress import results
 from autoprune.search.study import open_run
 
 
@@ -19,5 +19,5 @@ def serve(run, *, host: str = "127.0.0.1", port: int = 8080) -> None:
     from optuna_dashboard import run_server
 
     info = prepare(run)
-    console.print(f"optuna-dashboard for {info.study.study_name}: [bold]http://{host}:{port}/[/] (Ctrl-C to stop)")
+    results.print(f"optuna-dashboard for {info.study.study_name}: [bold]http://{host}:{port}/[/] (Ctrl-C to stop)")
     run_server(info.study._storage, host=host, port=port)

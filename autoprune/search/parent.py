@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from autoprune.cache import cache_dir
-from autoprune.checkpoint import read_metadata, read_state_dict
+from autoprune.checkpoint import read_state_dict
 from autoprune.data import open_split
 from autoprune.data.pairs import pair_loader
 from autoprune.train import train
@@ -26,27 +26,13 @@ class Parent:
 
 
 def shipped_parent(family, model) -> Parent | None:
-    """A demo parent trained on the built-in dataset that ships with the family, if any.
+    """A demo parent trained on the built-in dataset that ships with the family, if any (see models.load_shipped)."""
+    from autoprune.models import load_shipped, preset_of
 
-    ``trackers/<family>/weights/<preset>-builtin.safetensors`` carries its record and the
-    command that made it in its metadata; it is used only when the record matches.
-    """
-    from importlib import resources
-
-    preset = next((n for n in family.presets if family.arch(n) == model.arch), None)
-    if preset is None:
+    meta = load_shipped(family, model)
+    if meta is None:
         return None
-    try:
-        ref = resources.files(f"trackers.{family.name}").joinpath("weights", f"{preset}-builtin.safetensors")
-        if not ref.is_file():
-            return None
-    except (ModuleNotFoundError, FileNotFoundError):
-        return None
-    with resources.as_file(ref) as path:
-        meta = read_metadata(path)
-        if json.loads(meta.get("arch", "null")) != model.arch:
-            return None
-        model.load_state_dict(read_state_dict(path))
+    preset = preset_of(family, model.arch)
     note = (f"parent: {family.name}/{preset} trained on the built-in dataset ({meta.get('summary', 'shipped demo weights')}; "
             f"made by `{meta.get('command', 'autoprune train')}`) — a demo parent; pass --checkpoint to prune your own tracker")
     return Parent(model.eval(), note, f"shipped:{family.name}/{preset}")

@@ -15,7 +15,7 @@ import torch
 import trackers
 from autoprune.data import builtin_root, open_split
 from autoprune.errors import AutoPruneError, ConfigError
-from autoprune.progress import console, progress_bar
+from autoprune.progress import console, progress_bar, results
 from autoprune.proxy import ProxySettings
 from autoprune.prune import importance as importance_lib
 from autoprune.prune.pruner import Pruner
@@ -253,5 +253,5 @@ def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = No
 
         out = export_trial(s.run_dir, trial="best", force=True, ctx=ctx)
         summary["export"] = str(out)
-        console.print(f"exported the best child (trial {best}) to [bold]{out}[/]")
+        results.print(f"exported the best child (trial {best}) to [bold]{out}[/]")
     return summary

@@ -12,7 +12,7 @@ from rich.table import Table
 from autoprune.checkpoint import save_safetensors
 from autoprune.cost.latency import num_threads
 from autoprune.errors import ConfigError
-from autoprune.progress import console
+from autoprune.progress import console, results
 from autoprune.proxy import ProxySettings, proxy_score
 from autoprune.search.study import feasible, open_run, pareto
 
@@ -133,7 +133,7 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
             _announce(t, ctx)
             validate_trial(ctx, study, t, steps=steps, progress=progress)
     study = open_run(run_dir).study  # re-read the recorded results
-    console.print(pareto_table(study, unit=ctx.settings.budget.unit))
+    results.print(pareto_table(study, unit=ctx.settings.budget.unit))
     plot_pareto(study, Path(info.run_dir) / "pareto.png", unit=ctx.settings.budget.unit, budget=ctx.settings.budget_value)
     return best_trial(study)
 
