@@ -7,6 +7,7 @@ plain status line at most every ``LOG_EVERY_S`` seconds and once at the end.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 
@@ -16,7 +17,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 # Progress, notes, warnings and errors go to stderr; results (tables, JSON, what a command
 # produced) to stdout, so `autoprune data info | grep val` sees only the results.
 console = Console(stderr=True)
-results = Console()
+
+# A pipe or file has no width; rich would assume 80 columns and squeeze wide tables into
+# truncated headers, so results take what they need there (COLUMNS still decides if set).
+PIPE_WIDTH = 160
+
+
+def _results_console() -> Console:
+    out = Console()
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = PIPE_WIDTH
+    return out
+
+
+results = _results_console()
 
 LOG_EVERY_S = 30.0
 

@@ -6,6 +6,7 @@ Every test runs the real CLI in a subprocess with stdout and stderr on separate 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -15,7 +16,8 @@ SHIPPED_STARK = "trackers/stark/weights/tiny-builtin.safetensors"
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autoprune.cli", *args], capture_output=True, text=True, timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # as a pipe with no width set
+    return subprocess.run([sys.executable, "-m", "autoprune.cli", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def ok(*args: str) -> subprocess.CompletedProcess:
@@ -55,6 +57,7 @@ def test_evaluate_table_on_stdout_progress_on_stderr(tiny_data):
     proc = ok("evaluate", "--baseline", "static", "--max-sequences", "2", "--data", str(tiny_data))
     assert "static-box" in proc.stdout and "AO" in proc.stdout and "SR50" in proc.stdout
     assert "evaluating static-box" not in proc.stdout
+    assert "…" not in proc.stdout, "no header or cell truncated to fit 80 columns"
     assert "evaluating static-box: " in proc.stderr and "(100 %)" in proc.stderr  # the progress's final status line
     assert "AO" not in proc.stderr
 
