@@ -43,12 +43,17 @@ def _fmt(v) -> str:
     return "-" if v is None else str(v)
 
 
-def run_benchmark(name: str, fn: Callable[[bool], dict], *, quick: bool, out_dir: Path = RESULTS) -> dict:
+def run_benchmark(name: str, fn: Callable[[bool], dict], *, quick: bool, out_dir: Path = RESULTS, device: str = "cpu") -> dict:
+    """``device`` reaches the benchmarks that fine-tune (a ``device`` parameter); latencies are CPU measurements."""
+    import inspect
+
     torch.set_num_threads(1)
     start = time.perf_counter()
-    result = fn(quick)
+    takes_device = "device" in inspect.signature(fn).parameters
+    result = fn(quick, device=device) if takes_device else fn(quick)
+    on = f"--device {device} " if takes_device and device != "cpu" else ""
     result.update(seconds=time.perf_counter() - start, quick=quick, machine=machine(),
-                  command="python -m benchmarks " + ("--quick " if quick else "") + name)
+                  command="python -m benchmarks " + ("--quick " if quick else "") + on + name)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     (out_dir / f"{name}.md").write_text(markdown(name, result))
@@ -61,15 +66,29 @@ def _main(argv: list[str] | None = None) -> int:
     from benchmarks import suite
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="run autoprune's benchmarks")
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(suite.BENCHMARKS)}")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(suite.BENCHMARKS)}; "
+                        "or `gpu`: the GPU check (make gpu-check)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness, not the numbers")
     parser.add_argument("--out", default=str(RESULTS), help="results directory")
+    parser.add_argument("--device", default="cpu", help="where fine-tunes run: cpu, cuda, cuda:N or auto (default cpu; "
+                        "latency benchmarks always time the CPU)")
     args = parser.parse_args(argv)
+    if args.names == ["gpu"]:
+        from benchmarks.gpu import gpu_check
+
+        return gpu_check(Path(args.out))
+    from autoprune.device import resolve_device
+    from autoprune.errors import ConfigError
+
+    try:
+        device = resolve_device(args.device)
+    except ConfigError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     unknown = [n for n in args.names if n not in suite.BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; valid: {', '.join(suite.BENCHMARKS)}")
     for name in args.names or list(suite.BENCHMARKS):
-        result = run_benchmark(name, suite.BENCHMARKS[name], quick=args.quick, out_dir=Path(args.out))
+        result = run_benchmark(name, suite.BENCHMARKS[name], quick=args.quick, out_dir=Path(args.out), device=device)
         print(markdown(name, result))
     return 0
 

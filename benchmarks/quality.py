@@ -12,7 +12,7 @@ import trackers
 from autoprune.cache import cache_dir
 
 
-def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list) -> list[dict]:
+def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list, device: str = "cpu") -> list[dict]:
     """One seed's study (a process of its own: seeds run in parallel, one thread each)."""
     from dataclasses import asdict
 
@@ -28,10 +28,10 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
         "methods": {"search": {**search, "sampler": "tpe"}, "random": search, "uniform": {"importance": "l1"},
                     "gates": {"steps": 2 if quick else 150, "mode": "naive", "layerwise_at_or_below": 0.01}},
     }, Path(work) / "spec.yaml")
-    return [asdict(c) for c in Study(spec, progress=False).run()]
+    return [asdict(c) for c in Study(spec, progress=False, device=device).run()]
 
 
-def search_quality(quick: bool) -> dict:
+def search_quality(quick: bool, device: str = "cpu") -> dict:
     """Full-validation AO at 10 % and 1 % of the parent's MACs: search vs random search vs uniform vs gates."""
     import os
     from concurrent.futures import ProcessPoolExecutor
@@ -48,11 +48,11 @@ def search_quality(quick: bool) -> dict:
     # a quick run checks the harness, so it always starts from nothing.
     work = Path(tempfile.mkdtemp(prefix="search_quality-")) if quick else cache_dir("benchmarks", "search_quality")
     if quick:
-        results = [_seed_cells(seeds[0], quick, str(work), families, budgets)]
+        results = [_seed_cells(seeds[0], quick, str(work), families, budgets, device)]
     else:
         with ProcessPoolExecutor(max_workers=min(len(seeds), os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
             results = list(pool.map(_seed_cells, seeds, [quick] * len(seeds), [str(work)] * len(seeds),
-                                    [families] * len(seeds), [budgets] * len(seeds)))
+                                    [families] * len(seeds), [budgets] * len(seeds), [device] * len(seeds)))
     cells = [Cell(**c) for seed_cells in results for c in seed_cells]
     rows, goals = [], []
     for name, preset in families.items():
@@ -105,7 +105,7 @@ def _why_search_is_close() -> str:
             "start-up; and the AO spread between seeds is as large as the gaps between methods.")
 
 
-def proxy_fidelity(quick: bool) -> dict:
+def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
     """Kendall tau between the proxy score and full-validation AO over random children of one family."""
     from scipy.stats import kendalltau
 
@@ -124,8 +124,8 @@ def proxy_fidelity(quick: bool) -> dict:
     full_macs = family.analytic_cost(parent.arch)["frame_macs"]
     rng = np.random.default_rng(0)
     n = 3 if quick else 14
-    proxy = ProxySettings(steps=1 if quick else 30, sequences=1 if quick else 4, seed=0)  # the search's defaults
-    full = ProxySettings(steps=2 if quick else 150, sequences=1 if quick else len(val), seed=0)  # what validation does
+    proxy = ProxySettings(steps=1 if quick else 30, sequences=1 if quick else 4, seed=0, device=device)  # the search's defaults
+    full = ProxySettings(steps=2 if quick else 150, sequences=1 if quick else len(val), seed=0, device=device)  # what validation does
     rows = []
     for i in range(n):
         fraction = float(rng.uniform(0.08, 0.8))

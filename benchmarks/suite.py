@@ -165,8 +165,11 @@ def tracker_speed(quick: bool) -> dict:
 
 
 from benchmarks.quality import proxy_fidelity, search_quality  # noqa: E402
+from benchmarks.yardstick import finetune_stability, yardstick  # noqa: E402
 
 BENCHMARKS = {
+    "yardstick": yardstick,
+    "finetune_stability": finetune_stability,
     "search_quality": search_quality,
     "proxy_fidelity": proxy_fidelity,
     "prune_overhead": prune_overhead,

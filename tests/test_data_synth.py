@@ -11,7 +11,7 @@ from autoprune.data import builtin_root, check_sequence, open_split
 from autoprune.data import synth
 from autoprune.errors import DataError
 
-SMALL = dict(train=2, val=2, frames=(20, 24))
+SMALL = dict(train=2, val=2, test=1, frames=(20, 24))
 
 
 def _contents(root: Path) -> dict[str, bytes]:
@@ -20,7 +20,7 @@ def _contents(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory) -> Path:
-    return synth.generate(tmp_path_factory.mktemp("synth") / "data", seed=7, train=2, val=6, frames=(40, 50))
+    return synth.generate(tmp_path_factory.mktemp("synth") / "data", seed=7, train=2, val=6, test=1, frames=(40, 50))
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):
@@ -41,6 +41,14 @@ def test_layout_files_and_difficulty(synth_root):
     assert {s.meta["difficulty"] for s in seqs} == {"easy", "hard"}
     assert all(s.meta["resolution"] == "(320, 240)" and 40 <= len(s) <= 50 for s in seqs)
     assert len(open_split(synth_root, "train")) == 2
+
+
+def test_test_split_is_labelled_and_disjoint(synth_root):
+    test, val, train = (open_split(synth_root, split)[0] for split in ("test", "val", "train"))
+    check_sequence(test)
+    assert len(test.boxes) == len(test) and test.cover is not None  # scored here, unlike GOT-10k's test split
+    # each split has its own random stream: sequence 1 of one split is not sequence 1 of another
+    assert not np.array_equal(test.image(0), val.image(0)) and not np.array_equal(test.image(0), train.image(0))
 
 
 def test_labels_are_consistent(synth_root):
@@ -89,7 +97,7 @@ def test_got10k_toolkit_runs_and_reports(synth_root, tmp_path):
 def test_generate_refuses_non_empty_folder(tmp_path):
     (tmp_path / "x.txt").write_text("x")
     with pytest.raises(DataError, match="not empty"):
-        synth.generate(tmp_path, train=1, val=1)
+        synth.generate(tmp_path, train=1, val=1, test=0)
 
 
 def test_cover_classes():
@@ -102,7 +110,7 @@ def test_builtin_root_generates_once_under_concurrency(tmp_path, monkeypatch):
 
     def call():
         try:
-            results.append(builtin_root(seed=1, train=1, val=1))
+            results.append(builtin_root(seed=1, train=1, val=1, test=1))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -113,10 +121,10 @@ def test_builtin_root_generates_once_under_concurrency(tmp_path, monkeypatch):
         t.join()
     assert not errors and len(set(results)) == 1
     root = results[0]
-    assert root == tmp_path / "cache" / "builtin-v1-seed1-train1-val1"
-    assert len(open_split(root, "train")) == 1 and len(open_split(root, "val")) == 1
+    assert root == tmp_path / "cache" / "builtin-v1-seed1-train1-val1-test1"
+    assert [len(open_split(root, split)) for split in ("train", "val", "test")] == [1, 1, 1]
     leftovers = [p.name for p in root.parent.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
     stamp = (root / "autoprune-builtin.json").stat().st_mtime_ns
-    assert builtin_root(seed=1, train=1, val=1) == root
+    assert builtin_root(seed=1, train=1, val=1, test=1) == root
     assert (root / "autoprune-builtin.json").stat().st_mtime_ns == stamp

@@ -41,6 +41,9 @@ def test_search_validates_exports_and_resumes(tmp_path):
     export = Path(summary["export"])
     manifest = json.loads((export / "arch.json").read_text())
     assert manifest["cost"]["frame_macs"] <= 25e6 and "full_ao" in manifest["metrics"]
+    low, high = manifest["metrics"]["full_ao_ci"]
+    assert low <= manifest["metrics"]["full_ao"] <= high
+    assert "95 % CI" in (export / "card.md").read_text()
     # re-running the same command resumes to the requested count, never redoes trials
     s2 = settings(tmp_path, trials=4, validate_max=0)
     search(s2, progress=False)

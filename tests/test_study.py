@@ -39,11 +39,13 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, capsys):
             assert cell["reached"] == pytest.approx(1.0)
             continue
         assert 0 < cell["ao"] <= 1 and cell["latency_ms"] > 0 and cell["params"] > 0
+        low, high = cell["ao_ci"]
+        assert low <= cell["ao"] <= high and len(cell["iou_sums"]) == len(cell["frame_counts"]) > 0
         # a child never exceeds its budget, unless the budget is below what the method can reach
         assert cell["floor"] or cell["reached"] <= cell["budget"] + 1e-9, key
     assert all(cells[f"{f}-{m}-1pct"]["floor"] for f in ("ostrack", "siamrpn") for m in ("uniform", "search"))
     report = (out / "report.md").read_text()
-    assert "| ostrack | 50 % | learned gates (paper) |" in report and "retention" in report
+    assert "| ostrack | 50 % | learned gates (paper) |" in report and "retention" in report and "AO 95 % CI" in report
     for png in ("ao_vs_budget.png", "latency_vs_macs.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

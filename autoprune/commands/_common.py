@@ -39,6 +39,24 @@ def add_data_options(p: argparse.ArgumentParser, *, split: str = "val") -> None:
     p.add_argument("--split", default=split, help=f"split to use (default: {split})")
 
 
+def add_device_options(p: argparse.ArgumentParser, *, amp: bool = False, default: str | None = "cpu",
+                       default_help: str = "cpu") -> None:
+    from autoprune.device import AMP_MODES, DEVICE_HELP
+
+    p.add_argument("--device", default=default, help=f"where models run: {DEVICE_HELP} (default {default_help})")
+    if amp:
+        p.add_argument("--amp", nargs="?", const="bf16", choices=AMP_MODES,
+                       help="mixed precision on CUDA: bf16 (the default of a bare --amp) or fp16 (loss-scaled); refused on the CPU")
+
+
+def device_from_args(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(device, amp) of a command's --device / --amp, checked: one ConfigError line when either cannot run here."""
+    from autoprune.device import check_amp, resolve_device
+
+    device = resolve_device(args.device)
+    return device, check_amp(getattr(args, "amp", None), device)
+
+
 def data_root(value: str | None):
     """The dataset root a user named, or the built-in dataset (made on first use)."""
     from autoprune.data import builtin_root

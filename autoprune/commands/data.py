@@ -19,11 +19,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     synth.add_argument("--seed", type=non_negative_int, default=0)
     synth.add_argument("--train", type=non_negative_int, default=None,
                        help="number of train sequences (default 192; sequence i is the same for any count)")
-    synth.add_argument("--val", type=non_negative_int, default=None, help="number of val sequences (default 8)")
+    synth.add_argument("--val", type=non_negative_int, default=None, help="number of val sequences (default 64)")
+    synth.add_argument("--test", type=non_negative_int, default=None,
+                       help="number of held-out test sequences, for headline numbers only (default 64)")
     synth.add_argument("--force", action="store_true", help="replace an existing output directory")
     info = sub.add_parser("info", help="splits, sequences and frames of a dataset")
     info.add_argument("root", nargs="?", help="dataset root (default: the built-in dataset)")
-    info.add_argument("--split", action="append", help="split(s) to list (default: train and val)")
+    info.add_argument("--split", action="append", help="split(s) to list (default: those of train, val and test it has)")
     check = sub.add_parser("check", help="read every image header and annotation; report the first problem")
     check.add_argument("root", nargs="?", help="dataset root (default: the built-in dataset)")
     check.add_argument("--split", default="val")
@@ -43,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(out)
         train = data.synth.DEFAULT_TRAIN if args.train is None else args.train
         val = data.synth.DEFAULT_VAL if args.val is None else args.val
-        data.synth.generate(out, seed=args.seed, train=train, val=val)
-        results.print(f"wrote the built-in dataset to [bold]{out}[/] (train {train}, val {val}, seed {args.seed})")
+        test = data.synth.DEFAULT_TEST if args.test is None else args.test
+        data.synth.generate(out, seed=args.seed, train=train, val=val, test=test)
+        results.print(f"wrote the built-in dataset to [bold]{out}[/] (train {train}, val {val}, test {test}, seed {args.seed})")
         return 0
     if args.data_command == "path":
         print(data.builtin_root(seed=args.seed))
@@ -54,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
         table = Table(title=f"dataset {root}")
         for col in ("split", "sequences", "frames", "visible frames"):
             table.add_column(col, justify="right" if col != "split" else "left")
-        for split in args.split or ["train", "val"]:
-            seqs = data.open_split(root, split)
+        for split, seqs in _splits(root, args.split):
             frames = sum(len(s) for s in seqs)
             visible = sum(int(s.visible.sum()) for s in seqs)
             table.add_row(split, str(len(seqs)), str(frames), str(visible))
@@ -68,3 +70,21 @@ def run(args: argparse.Namespace) -> int:
             bar.advance(1)
     results.print(f"[green]ok[/]: {len(seqs)} sequences of {root} ({args.split}) read without problems")
     return 0
+
+
+def _splits(root, named: list[str] | None):
+    """(split, sequences) for the splits named, or for whichever of train/val/test the dataset has."""
+    from autoprune import data
+    from autoprune.errors import DataError
+
+    if named:
+        return [(split, data.open_split(root, split)) for split in named]
+    found = []
+    for split in ("train", "val", "test"):
+        try:
+            found.append((split, data.open_split(root, split)))
+        except DataError:
+            continue  # e.g. a dataset without a test split
+    if not found:
+        raise ConfigError(f"{root}: no train, val or test split found; name one with --split")
+    return found

@@ -6,7 +6,8 @@ import json
 
 import torch
 
-from autoprune.commands._common import add_data_options, add_model_options, data_root, model_from_args, positive_int
+from autoprune.commands._common import (add_data_options, add_device_options, add_model_options, data_root, device_from_args,
+                                        model_from_args, positive_int)
 from autoprune.errors import ConfigError
 from autoprune.progress import console, results
 
@@ -25,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="onnx: run the per-frame network of an export made with --onnx in ONNX Runtime")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_device_options(p)  # --runtime onnx runs on the CPU whatever --device says
 
 
 def make_tracker(args: argparse.Namespace):
@@ -51,6 +53,7 @@ def make_tracker(args: argparse.Namespace):
         return family.make_tracker(model, args.hparams), f"{family.name}-export-onnx"
     args.weights = weights  # the positional target is --weights by another name
     family, model = model_from_args(args)
+    model.to(device_from_args(args)[0])  # the tracker's crops and template cache follow the model
     name = f"{family.name}-{args.preset or 'model'}" if not weights else f"{family.name}-{model.arch.get('preset', 'model')}"
     return family.make_tracker(model, args.hparams), name
 
@@ -60,11 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.eval import evaluate
 
     torch.set_num_threads(args.threads)
+    device_from_args(args)  # a bad --device is one line before any work, baselines included
     tracker, name = make_tracker(args)
     sequences = data.open_split(data_root(args.data), args.split)[: args.max_sequences]
     result = evaluate(tracker, sequences, out_dir=args.out, tracker_name=name)
     if args.json:
-        print(json.dumps({k: getattr(result, k) for k in ("ao", "sr50", "sr75", "auc", "precision", "norm_precision", "fps")}))
+        scores = {k: getattr(result, k) for k in ("ao", "sr50", "sr75", "auc", "precision", "norm_precision", "fps")}
+        ci = result.ao_interval()
+        print(json.dumps({**scores, "ao_ci": [ci.low, ci.high], "sequences": len(result.sequences)}))
     else:
         results.print(result.table())
     return 0

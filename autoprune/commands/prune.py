@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from autoprune.commands._common import add_model_options, data_root, model_from_args, non_negative_int, positive_int
+from autoprune.commands._common import add_device_options, add_model_options, data_root, device_from_args, model_from_args, non_negative_int, positive_int
 
 METHODS = ("uniform", "gates")
 
@@ -37,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", required=True, help="export directory for the pruned tracker")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_device_options(p, amp=True)  # gate training and the child's fine-tune; scoring and cutting stay on the CPU
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,19 +55,21 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--budget-mflops must be positive, got {args.budget_mflops:g}")
     if Path(args.out).exists() and not args.force:
         raise ExportError(f"{args.out} exists; choose another --out or pass --force to replace it")
+    device, amp = device_from_args(args)
     torch.manual_seed(args.seed)
     family, parent = model_from_args(args)
     root = data_root(args.data)
     sequences = open_split(root, "train")
-    batches = pair_loader(sequences, family.crop_spec(parent.arch), batch_size=8, seed=args.seed)
+    batches = pair_loader(sequences, family.crop_spec(parent.arch), batch_size=8, seed=args.seed, pin_memory=device.startswith("cuda"))
     target = args.budget_mflops * 1e6 if args.budget_mflops is not None else None
     if args.method == "gates":
-        child, arch, note = prune_gates(parent, batches, steps=args.gate_steps, keep=args.keep, budget_macs=target, mode=args.mode)
+        child, arch, note = prune_gates(parent, batches, steps=args.gate_steps, keep=args.keep, budget_macs=target, mode=args.mode,
+                                        device=device, amp=amp)
     else:
         child, arch, note = prune_uniform(parent, space=args.space or family.name, importance=args.importance, keep=args.keep,
                                           budget_macs=target, batches=batches, seed=args.seed)
     if args.finetune_steps:
-        train(family, child, batches, steps=args.finetune_steps, description="child fine-tune")
+        train(family, child, batches, steps=args.finetune_steps, description="child fine-tune", device=device, amp=amp)
     parent_cost, child_cost = family.analytic_cost(parent.arch), family.analytic_cost(arch)
     out = export_model(family, child, args.out, force=args.force, info={"method": args.method, "note": note,
                                                                         "parent_cost": parent_cost})

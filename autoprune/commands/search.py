@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from autoprune.commands._common import non_negative_int, positive_int
+from autoprune.commands._common import add_device_options, device_from_args, non_negative_int, positive_int
 from autoprune.search.samplers import SAMPLERS
 
 
@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker (default 1)")
     p.add_argument("--backend", default="optuna", choices=("optuna", "ray"), help="run trials with Optuna (default) or Ray Tune")
     p.add_argument("--ray-address", help="address of a running Ray cluster (default: start one locally)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    add_device_options(p, amp=True)
     p.add_argument("--parent-steps", type=positive_int, default=400, help="training steps of the default parent when no --checkpoint")
     p.add_argument("--validate-steps", type=non_negative_int, default=None,
                    help="fine-tune steps for each validated child (default: the family's: siamrpn 150, ostrack 600, stark 1000)")
@@ -73,13 +73,14 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.search.runner import SearchSettings, search
 
     budget = parse_budget(args.budget_mflops, args.budget_ms)
+    device, amp = device_from_args(args)
     tracker, preset = _family_and_preset(args)
     settings = SearchSettings(
         tracker=tracker, budget_kind=budget.kind, budget_value=budget.value, preset=preset,
         checkpoint=args.checkpoint, trust_pickle=args.trust_pickle, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
         proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, study_name=args.study_name,
         storage=args.storage, sampler=args.sampler, seed=args.seed, workers=args.workers, backend=args.backend,
-        device=args.device, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
+        device=device, amp=amp, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
         distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,
         validate_max=args.validate_max, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,
     )

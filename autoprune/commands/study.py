@@ -6,6 +6,8 @@ import shlex
 import sys
 import time
 
+from autoprune.commands._common import add_device_options, device_from_args
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -15,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
         action.add_argument("spec", help="study spec YAML, e.g. studies/paper-stability.yaml (format: docs in studies/README.md)")
     run.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: latency is measured on one core)")
+    add_device_options(run, amp=True)  # fine-tunes and tracking; latencies stay CPU measurements
     report.add_argument("--remeasure-latency", action="store_true",
                         help="time every cell's architecture again first, in one run (after a run that shared the machine)")
 
@@ -28,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     started = time.perf_counter()
-    study = Study(spec)
+    device, amp = device_from_args(args) if args.action == "run" else ("cpu", None)
+    study = Study(spec, device=device, amp=amp)
     if args.action == "run":
         torch.set_num_threads(args.threads)
         console.print(f"study [bold]{spec.name}[/]: {len(spec.families)} families x {len(spec.methods)} methods x "

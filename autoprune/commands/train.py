@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from autoprune.commands._common import add_model_options, data_root, model_from_args, non_negative_int, positive_int
+from autoprune.commands._common import add_device_options, add_model_options, data_root, device_from_args, model_from_args, non_negative_int, positive_int
 from autoprune.progress import results
 
 
@@ -18,19 +18,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--lr", type=float, help="base learning rate (default: the family's)")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--workers", type=non_negative_int, default=0, help="data-loading worker processes")
+    p.add_argument("--workers", type=non_negative_int, help="data-loading worker processes (default: 0 on the CPU, 2 on CUDA)")
     p.add_argument("--out", help="output directory (default: runs/train/<tracker>-<preset>)")
     p.add_argument("--save-every", type=non_negative_int, default=100, help="checkpoint every N steps (0: only at the end)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    add_device_options(p, amp=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from autoprune import data
     from autoprune.data.pairs import pair_loader
+    from autoprune.device import loader_workers
     from autoprune.models import preset_of
     from autoprune.train import train
 
+    device, amp = device_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -41,10 +44,12 @@ def run(args: argparse.Namespace) -> int:
     preset = Path(args.weights).name if args.weights else (args.preset or preset_of(family, model.arch) or "model")
     out = Path(args.out or f"runs/train/{family.name}-{preset}")
     sequences = data.open_split(data_root(args.data), args.split)
-    batches = pair_loader(sequences, family.crop_spec(model.arch), batch_size=args.batch_size, seed=args.seed, workers=args.workers)
+    workers = args.workers if args.workers is not None else loader_workers(device)
+    batches = pair_loader(sequences, family.crop_spec(model.arch), batch_size=args.batch_size, seed=args.seed, workers=workers,
+                          pin_memory=device.startswith("cuda"))
     result = train(
         family, model, batches, steps=args.steps, lr=args.lr, out_dir=out, save_every=args.save_every,
-        resume=args.resume, description=f"train {family.name}/{preset}",
+        resume=args.resume, description=f"train {family.name}/{preset}", device=device, amp=amp,
     )
     summary = result.summary()
     results.print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from autoprune.commands._common import non_negative_int, positive_int
+from autoprune.commands._common import add_device_options, device_from_args, non_negative_int, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,6 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max", type=positive_int, default=3, help="validate at most this many Pareto children")
     p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                    help="processes sharing the children (default: 2 or the CPU count if smaller)")
+    add_device_options(p, amp=True, default=None, default_help="the run's own")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.search.study import open_run
     from autoprune.validate import validate_run
 
+    device, amp = device_from_args(args) if args.device is not None else (None, None)
     steps = args.steps if args.steps is not None else open_run(args.run).settings.get("validate_steps", 150)
-    best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps, workers=args.workers)
+    best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps, workers=args.workers,
+                        device=device, amp=amp)
     results.print(f"best child: trial {best}" if best is not None else "no validated child within budget")
     return 0

@@ -1,7 +1,7 @@
 """Where the built-in dataset lives, and generating it once, safely, on first use.
 
 The cache folder is ``$AUTOPRUNE_CACHE`` if set, else ``~/.cache/autoprune``; the dataset
-is ``<cache>/builtin-v1-seed<seed>-train<n>-val<n>``. Generation writes into a temporary folder beside it
+is ``<cache>/builtin-v1-seed<seed>-train<n>-val<n>-test<n>``. Generation writes into a temporary folder beside it
 and renames it into place, under a lock file, so concurrent callers (parallel trials,
 test workers) never see half a dataset and only one of them does the work.
 """
@@ -23,10 +23,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("AUTOPRUNE_CACHE") or Path.home() / ".cache" / "autoprune").expanduser()
 
 
-def builtin_name(seed: int = 0, *, train: int = synth.DEFAULT_TRAIN, val: int = synth.DEFAULT_VAL) -> str:
+def builtin_name(seed: int = 0, *, train: int = synth.DEFAULT_TRAIN, val: int = synth.DEFAULT_VAL,
+                 test: int = synth.DEFAULT_TEST) -> str:
     """Folder name of one built-in dataset version; the sizes are part of it, so a cache made
     with other default sizes is never taken for this one."""
-    return f"builtin-v{synth.GENERATOR_VERSION}-seed{seed}-train{train}-val{val}"
+    return f"builtin-v{synth.GENERATOR_VERSION}-seed{seed}-train{train}-val{val}-test{test}"
 
 
 @contextlib.contextmanager
@@ -49,14 +50,15 @@ def builtin_root(
     *,
     train: int = synth.DEFAULT_TRAIN,
     val: int = synth.DEFAULT_VAL,
+    test: int = synth.DEFAULT_TEST,
     cache: str | os.PathLike | None = None,
 ) -> Path:
-    """Root of the built-in GOT-10k-layout dataset (splits 'train' and 'val'), generated on first use.
+    """Root of the built-in GOT-10k-layout dataset (splits 'train', 'val' and 'test'), generated on first use.
 
     Example: ``open_split(builtin_root(), "val")``.
     """
     base = Path(cache).expanduser() if cache else cache_dir()
-    target = base / builtin_name(seed, train=train, val=val)
+    target = base / builtin_name(seed, train=train, val=val, test=test)
     if (target / RECORD).is_file():
         return target
     base.mkdir(parents=True, exist_ok=True)
@@ -68,7 +70,7 @@ def builtin_root(
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=base))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the dataset is plain shared data
         try:
-            synth.generate(tmp, seed=seed, train=train, val=val)
+            synth.generate(tmp, seed=seed, train=train, val=val, test=test)
             try:
                 os.rename(tmp, target)
             except OSError:

@@ -22,6 +22,7 @@ from autoprune.data.sequence import Sequence
 from autoprune.errors import AutoPruneError, ConfigError, DataError
 from autoprune.eval.metrics import FrameScores, Metrics, score_frames, scoring_mask, sequence_metrics, split_metrics
 from autoprune.eval.results import BOX_DECIMALS, write_sequence_results
+from autoprune.eval.uncertainty import Interval, PairedDifference, ao_interval, paired_difference
 from autoprune.progress import progress_bar
 from trackers.base import Tracker
 
@@ -66,11 +67,33 @@ class EvalResult:
     fps = _from_overall("fps")
     frames = _from_overall("frames")
 
+    def frame_totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per sequence (in order): the IoU summed over its scored frames, and how many there were."""
+        counts = np.array([m.frames for m in self.sequences.values()], dtype=float)
+        aos = np.array([m.ao if m.frames else 0.0 for m in self.sequences.values()], dtype=float)
+        return aos * counts, counts
+
+    def ao_interval(self, **options) -> Interval:
+        """The split's AO with its 95 % bootstrap interval over sequences."""
+        return ao_interval(*self.frame_totals(), **options)
+
+    def compare(self, other: EvalResult, **options) -> PairedDifference:
+        """AO of this result minus ``other``'s, with a paired bootstrap interval (same sequences)."""
+        if list(self.sequences) != list(other.sequences):
+            raise ValueError("a paired comparison needs both results on the same sequences, in the same order")
+        a, counts = self.frame_totals()
+        b, other_counts = other.frame_totals()
+        if not np.array_equal(counts, other_counts):
+            raise ValueError("a paired comparison needs the same scored frames in both results")
+        return paired_difference(a, b, counts, **options)
+
     def as_dict(self) -> dict:
-        """Overall and per-sequence scalar scores (JSON-friendly)."""
+        """Overall and per-sequence scalar scores (JSON-friendly); ``ao_ci`` is the 95 % interval."""
+        ci = self.ao_interval()
         return {
             "tracker": self.tracker_name,
             **self.overall.as_dict(),
+            "ao_ci": [ci.low, ci.high],
             "sequences": {name: m.as_dict() for name, m in self.sequences.items()},
         }
 
@@ -79,17 +102,19 @@ class EvalResult:
         table = Table(title=f"{self.tracker_name} on {len(self.sequences)} sequences", caption="scores in %; FPS counts update() calls")
         labels = [self.tracker_name, *(self.sequences if per_sequence else ())]
         table.add_column("sequence" if per_sequence else "tracker", no_wrap=True, min_width=min(max(map(len, labels)), 40))
-        for col in ("AO", "SR50", "SR75", "AUC", "Prec@20", "NPrec@.2", "FPS", "frames"):
+        for col in ("AO", "AO 95 % CI", "SR50", "SR75", "AUC", "Prec@20", "NPrec@.2", "FPS", "frames"):
             table.add_column(col, justify="right")
 
-        def row(label: str, m: Metrics, *, style: str | None = None) -> None:
-            pct = [_pct(v) for v in (m.ao, m.sr50, m.sr75, m.auc, m.precision, m.norm_precision)]
-            table.add_row(label, *pct, _num(m.fps, 1 if m.fps < 100 else 0), str(m.frames), style=style)
+        def row(label: str, m: Metrics, ci: str, *, style: str | None = None) -> None:
+            pct = [_pct(v) for v in (m.sr50, m.sr75, m.auc, m.precision, m.norm_precision)]
+            table.add_row(label, _pct(m.ao), ci, *pct, _num(m.fps, 1 if m.fps < 100 else 0), str(m.frames), style=style)
 
-        row(self.tracker_name if not per_sequence else "all", self.overall, style="bold" if per_sequence else None)
+        ci = self.ao_interval()
+        span = "-" if not np.isfinite(ci.low) else f"{100 * ci.low:.1f}-{100 * ci.high:.1f}"
+        row(self.tracker_name if not per_sequence else "all", self.overall, span, style="bold" if per_sequence else None)
         if per_sequence:
             for name, m in self.sequences.items():
-                row(name, m)
+                row(name, m, "")
         return table
 
 

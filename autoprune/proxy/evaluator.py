@@ -1,6 +1,7 @@
 """Short fine-tune (optionally distilled from the parent) + quick tracking = proxy AO."""
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -9,8 +10,16 @@ import torch
 import torch.nn.functional as F
 
 from autoprune.data.pairs import pair_loader
-from autoprune.eval import evaluate
+from autoprune.device import loader_workers, model_device, same_device
+from autoprune.eval import EvalResult, evaluate
+from autoprune.proxy.stabilize import WeightAverage, recalibrate_batchnorm
 from autoprune.train import train
+
+
+# What full validation adds to a child's fine-tune, chosen by seed spread
+# (python -m benchmarks finetune_stability; ProxySettings fields).
+VALIDATION_RECIPE: dict = {}
+CALIBRATION_SEED = 7919  # the pair stream BatchNorm recalibration reads, the same for every child
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,10 @@ class ProxySettings:
     distill: float = 0.0  # weight of the parent-output matching term (0: off)
     seed: int = 0
     hparams: str | None = None
+    device: str = "cpu"  # where the child is fine-tuned and tracked
+    amp: str | None = None  # bf16 / fp16 autocast in the fine-tune (CUDA only)
+    ema: float = 0.0  # decay of a moving average of the weights, scored instead of the last step (0: off)
+    bn_batches: int = 0  # training batches that re-estimate BatchNorm statistics before scoring (0: off)
 
 
 @dataclass
@@ -31,13 +44,24 @@ class ProxyResult:
     sr75: float = float("nan")
     loss: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    evaluation: EvalResult | None = field(default=None, repr=False)  # per-sequence scores, for intervals
+
+    @property
+    def ao_ci(self) -> list[float]:
+        """[low, high] of the AO's 95 % bootstrap interval over the sequences tracked."""
+        if self.evaluation is None:
+            return [float("nan"), float("nan")]
+        ci = self.evaluation.ao_interval()
+        return [ci.low, ci.high]
 
 
 class _Distilled:
     """The family, with its loss plus a term matching the parent's raw outputs."""
 
-    def __init__(self, family, parent, weight: float) -> None:
-        self._family, self._parent, self._weight = family, parent.eval(), weight
+    def __init__(self, family, parent, weight: float, device: str) -> None:
+        # The search keeps its parent on the CPU (children are cut from it there): the teacher is a copy.
+        teacher = parent if same_device(model_device(parent), device) else copy.deepcopy(parent).to(device)
+        self._family, self._parent, self._weight = family, teacher.eval(), weight
 
     def __getattr__(self, name):
         return getattr(self._family, name)
@@ -54,7 +78,7 @@ class _Distilled:
         if terms:
             distill = torch.stack(terms).mean()
             loss = loss + self._weight * distill
-            parts = {**parts, "distill": float(distill)}
+            parts = {**parts, "distill": float(distill.detach())}
         return loss, parts
 
 
@@ -72,14 +96,40 @@ def proxy_score(
     """Fine-tune ``child`` in place for ``settings.steps`` steps, then track and score it."""
     start = time.perf_counter()
     torch.manual_seed(settings.seed)
-    trainer = _Distilled(family, parent, settings.distill) if (parent is not None and settings.distill > 0) else family
+    device = settings.device
+    child.to(device)  # tracking below runs where the fine-tune did
+    trainer = _Distilled(family, parent, settings.distill, device) if (parent is not None and settings.distill > 0) else family
     summary: dict[str, float] = {}
     if settings.steps > 0:
-        batches = pair_loader(list(train_sequences), family.crop_spec(child.arch), batch_size=settings.batch_size, seed=settings.seed)
-        result = train(trainer, child, batches, steps=settings.steps, lr=settings.lr, progress=progress, on_step=on_step,
-                       description="proxy fine-tune")
+        on_gpu = device.startswith("cuda")
+        batches = pair_loader(list(train_sequences), family.crop_spec(child.arch), batch_size=settings.batch_size, seed=settings.seed,
+                              workers=loader_workers(device), pin_memory=on_gpu)
+        average = WeightAverage(child, settings.ema) if settings.ema > 0 else None
+        result = train(trainer, child, batches, steps=settings.steps, lr=settings.lr, progress=progress,
+                       on_step=_with_average(on_step, average), description="proxy fine-tune", device=device, amp=settings.amp)
         summary = result.summary()
+        if average is not None:
+            average.apply()
+    if settings.bn_batches > 0:
+        # a fixed set of batches, not the fine-tune's seed: statistics must not add seed noise of their own
+        calibration = pair_loader(list(train_sequences), family.crop_spec(child.arch), batch_size=settings.batch_size,
+                                  seed=CALIBRATION_SEED, workers=0)
+        recalibrate_batchnorm(family, child, calibration, settings.bn_batches)
     child.eval()
     tracker = family.make_tracker(child, settings.hparams)
     scored = evaluate(tracker, list(val_sequences)[: settings.sequences], progress=progress)
-    return ProxyResult(ao=float(scored.ao), sr50=float(scored.sr50), sr75=float(scored.sr75), loss=summary, seconds=time.perf_counter() - start)
+    return ProxyResult(ao=float(scored.ao), sr50=float(scored.sr50), sr75=float(scored.sr75), loss=summary,
+                       seconds=time.perf_counter() - start, evaluation=scored)
+
+
+def _with_average(on_step, average: WeightAverage | None):
+    """``on_step`` that also updates the weight average after every optimizer step."""
+    if average is None:
+        return on_step
+
+    def step(number: int, loss: float) -> None:
+        average.update()
+        if on_step is not None:
+            on_step(number, loss)
+
+    return step

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import optuna
 import torch
 
+from autoprune.device import describe
 from autoprune.errors import AutoPruneError
 from autoprune.proxy import ProxySettings, proxy_score
 from autoprune.search.budget import Budget
@@ -107,6 +108,7 @@ class Objective:
 
         torch.manual_seed(seed)
         settings = ProxySettings(**{**self.proxy.__dict__, "seed": seed})
+        trial.set_user_attr("device", describe(settings.device) + (f", {settings.amp} autocast" if settings.amp else ""))
         result = proxy_score(self.family, child, train_sequences=self.train_sequences, val_sequences=self.val_sequences,
                              settings=settings, parent=self.pruner.parent, on_step=step)
         trial.set_user_attr("proxy_ao", result.ao)

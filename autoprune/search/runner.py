@@ -14,6 +14,7 @@ import torch
 
 import trackers
 from autoprune.data import builtin_root, open_split
+from autoprune.device import check_amp, describe, resolve_device, worker_device
 from autoprune.errors import AutoPruneError, ConfigError
 from autoprune.progress import console, progress_bar, results
 from autoprune.proxy import ProxySettings
@@ -50,7 +51,8 @@ class SearchSettings:
     workers: int = 1
     threads: int = 1  # torch threads per worker: one thread per process scales best on small children
     backend: str = "optuna"
-    device: str = "cpu"
+    device: str = "cpu"  # cpu, cuda (workers spread over every GPU), cuda:N or auto; run.json keeps it resolved
+    amp: str | None = None  # bf16 / fp16 autocast in fine-tunes (CUDA only)
     importance: str = "l1"
     runs_dir: str = "runs"
     trial_timeout: float | None = None
@@ -89,6 +91,7 @@ class Context:
     parent_cost: float
     smallest_cost: float
     parent_note: str = ""
+    device: str = "cpu"  # this process's device: its fine-tunes and tracking run there (the parent stays on the CPU)
 
 
 def _check_settings(s: SearchSettings) -> None:
@@ -96,13 +99,14 @@ def _check_settings(s: SearchSettings) -> None:
         raise ConfigError(f"unknown sampler {s.sampler!r}; valid samplers: {', '.join(SAMPLERS)}")
     if s.backend not in ("optuna", "ray"):
         raise ConfigError(f"unknown backend {s.backend!r}; valid: optuna, ray")
-    if s.device != "cpu" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {s.device}: no CUDA device here; use --device cpu")
+    s.device = resolve_device(s.device)
+    s.amp = check_amp(s.amp, s.device)
     if s.study_name is not None and (not s.study_name or "/" in s.study_name):
         raise ConfigError(f"--study-name {s.study_name!r}: use a plain name without '/'")
 
 
-def build_context(s: SearchSettings, *, progress: bool = True) -> Context:
+def build_context(s: SearchSettings, *, progress: bool = True, worker: int = 0, device: str | None = None) -> Context:
+    """``worker``: this process's number among the local workers (it picks the GPU); ``device`` overrides it."""
     _check_settings(s)
     family = trackers.get(s.tracker)
     if s.validate_steps is None:
@@ -131,12 +135,13 @@ def build_context(s: SearchSettings, *, progress: bool = True) -> Context:
     parent_cost = metric(parent.model.arch)
     smallest = pruner.project(pruner.space.smallest(), 0.0, metric)[1]
     return Context(s, family, parent, pruner, train_sequences, val_sequences, metric, parent_cost, smallest,
-                   parent_note=parent.description)
+                   parent_note=parent.description, device=device or worker_device(s.device, worker))
 
 
 def make_objective(ctx: Context, *, on_step=None) -> Objective:
     s = ctx.settings
-    proxy = ProxySettings(steps=s.proxy_steps, sequences=s.proxy_sequences, distill=s.distill, seed=s.seed)
+    proxy = ProxySettings(steps=s.proxy_steps, sequences=s.proxy_sequences, distill=s.distill, seed=s.seed,
+                          device=ctx.device, amp=s.amp)
     return Objective(family=ctx.family, pruner=ctx.pruner, budget=s.budget, metric=ctx.metric,
                      train_sequences=ctx.train_sequences, val_sequences=ctx.val_sequences, proxy=proxy,
                      sampler_name=s.sampler, seed=s.seed, trial_timeout=s.trial_timeout, on_step=on_step)
@@ -158,7 +163,7 @@ def settings_from_meta(meta: dict) -> SearchSettings:
 def _write_run_meta(s: SearchSettings, ctx: Context) -> None:
     meta = asdict(s)
     meta.update(study_name=s.name, parent=ctx.parent.source, parent_note=ctx.parent_note, parent_cost=ctx.parent_cost,
-                smallest_cost=ctx.smallest_cost, budget_unit=s.budget.unit)
+                smallest_cost=ctx.smallest_cost, budget_unit=s.budget.unit, device_name=describe(ctx.device))
     s.run_dir.mkdir(parents=True, exist_ok=True)
     from autoprune.checkpoint import atomic_write
 
@@ -206,9 +211,9 @@ def optimize(ctx: Context, study: optuna.Study, *, progress: bool = True, on_ste
                 raise AutoPruneError(problem)
 
 
-def _worker(settings: SearchSettings) -> None:
+def _worker(settings: SearchSettings, index: int = 0) -> None:
     torch.set_num_threads(1)
-    ctx = build_context(settings, progress=False)
+    ctx = build_context(settings, progress=False, worker=index)
     optimize(ctx, open_study(settings), progress=False)
 
 
@@ -230,7 +235,8 @@ def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = No
 
         run_ray(s, study)
     elif s.workers > 1:
-        procs = [mp.get_context("spawn").Process(target=_worker, args=(s,)) for _ in range(s.workers - 1)]
+        # this process is worker 0; with plain --device cuda, worker i runs on cuda:(i mod GPUs)
+        procs = [mp.get_context("spawn").Process(target=_worker, args=(s, i)) for i in range(1, s.workers)]
         for p in procs:
             p.start()
         try:

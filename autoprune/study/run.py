@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -40,6 +40,9 @@ class Cell:
     note: str
     seconds: float
     arch: dict
+    ao_ci: list = field(default_factory=list)  # [low, high], 95 % bootstrap over sequences ([] in older cells)
+    iou_sums: list = field(default_factory=list)  # per val sequence, for paired comparisons between cells
+    frame_counts: list = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -51,9 +54,11 @@ def cell_key(family: str, method: str, budget: float | None) -> str:
 
 
 class Study:
-    def __init__(self, spec: StudySpec, *, progress: bool = True) -> None:
+    def __init__(self, spec: StudySpec, *, progress: bool = True, device: str = "cpu", amp: str | None = None) -> None:
         self.spec = spec
         self.progress = progress
+        # fine-tunes, gate training and tracking run on ``device``; costs and latencies are measured on the CPU
+        self.device, self.amp = device, amp
         self.root = builtin_root() if spec.builtin else Path(spec.data)
         self.train_split = open_split(self.root, "train")
         val = open_split(self.root, "val")
@@ -103,7 +108,8 @@ class Study:
         return self.cells()
 
     def _batches(self, family, arch):
-        return pair_loader(self.train_split, family.crop_spec(arch), batch_size=self.spec.batch_size, seed=self.spec.seed)
+        return pair_loader(self.train_split, family.crop_spec(arch), batch_size=self.spec.batch_size, seed=self.spec.seed,
+                           pin_memory=self.device.startswith("cuda"))
 
     def _run_family(self, fam: FamilySpec) -> None:
         from autoprune.search.parent import prepare_parent
@@ -145,16 +151,20 @@ class Study:
         label = f"{fname} {method}" + ("" if budget is None else f" {budget * 100:g} %")
         if finetune and self.spec.finetune_steps:
             train(family, child, self._batches(family, child.arch), steps=self.spec.finetune_steps, lr=None,
-                  progress=self.progress, description=f"fine-tune {label}")
-        child.eval()
+                  progress=self.progress, description=f"fine-tune {label}", device=self.device, amp=self.amp)
+        child.eval().cpu()
         cost = tracker_cost(family, child)
         latency_ms = _latency_ms(family, child)
+        child.to(self.device)
         result = evaluate(lambda: family.make_tracker(child), self.val_split, progress=self.progress,
                           tracker_name=label)
+        ci = result.ao_interval()
+        sums, counts = result.frame_totals()
         cell = Cell(family=fname, method=method, budget=budget, reached=cost.frame_macs / parent_macs, floor=floor,
                     frame_macs=cost.frame_macs, init_macs=cost.init_macs, params=cost.params, latency_ms=latency_ms,
                     ao=result.ao, sr50=result.sr50, sr75=result.sr75, fps=result.fps, note=note,
-                    seconds=time.perf_counter() - started, arch=child.arch)
+                    seconds=time.perf_counter() - started, arch=child.arch, ao_ci=[ci.low, ci.high],
+                    iou_sums=sums.tolist(), frame_counts=counts.tolist())
         console.print(f"{label}: {cost.frame_macs / 1e6:.2f} M FLOPs (MACs) per frame ({100 * cell.reached:.1f} % of the parent), "
                       f"AO {result.ao:.3f}, {latency_ms:.2f} ms", highlight=False)
         return cell
@@ -167,7 +177,7 @@ class Study:
         mode = settings.get("mode", "naive")
         layerwise_below = float(settings.get("layerwise_at_or_below", 0.01))
         cutter = GateCutter(parent, self._batches(family, parent.arch), steps=int(settings.get("steps", 150)),
-                            progress=self.progress)
+                            progress=self.progress, device=self.device, amp=self.amp)
         shared = (time.perf_counter() - started) / len(budgets)  # the sparsity training serves every budget
         for budget in budgets:
             t0 = time.perf_counter() - shared
@@ -208,6 +218,7 @@ class Study:
                 proxy_sequences=int(settings.get("proxy_sequences", 2)), sampler=settings.get("sampler", "tpe"),
                 seed=self.spec.seed, runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
                 study_name=f"{fam.name}-{method}-{budget * 100:g}pct", command=f"autoprune study run {self.spec.source}",
+                device=self.device, amp=self.amp,
             )
             ctx = build_context(base, progress=False)
             floor = ctx.smallest_cost * 1e6 > budget * parent_macs

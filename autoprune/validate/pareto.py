@@ -11,6 +11,7 @@ from rich.table import Table
 
 from autoprune.checkpoint import save_safetensors
 from autoprune.cost.latency import num_threads
+from autoprune.device import describe
 from autoprune.errors import ConfigError
 from autoprune.progress import console, results
 from autoprune.proxy import ProxySettings, proxy_score
@@ -41,7 +42,8 @@ def _record(study: optuna.Study, number: int, result: dict) -> None:
         trial_id = study.trials[number]._trial_id
         save_note(optuna.Trial(study, trial_id), "\n".join([
             f"## Full validation of trial {number}",
-            f"- full AO: **{result['full_ao']:.4f}**, SR0.50: {result['full_sr50']:.4f}, SR0.75: {result['full_sr75']:.4f}",
+            f"- full AO: **{result['full_ao']:.4f}** (95 % CI {_span(result.get('full_ao_ci'))}), SR0.50: {result['full_sr50']:.4f}, "
+            f"SR0.75: {result['full_sr75']:.4f}",
             f"- fine-tune steps: {result['steps']}, validation sequences: {result['sequences']}",
         ]))
     except Exception:  # the note is a convenience; the record above is what counts
@@ -57,13 +59,13 @@ def validate_trial(ctx, study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     if json.loads(trial.user_attrs["arch"]) != arch:
         raise ConfigError(f"trial {trial.number}: rebuilding gives another architecture; was the parent changed?")
     settings = ProxySettings(steps=steps, sequences=len(ctx.val_sequences), distill=ctx.settings.distill,
-                             seed=int(trial.user_attrs.get("seed", 0)))
+                             seed=int(trial.user_attrs.get("seed", 0)), device=ctx.device, amp=ctx.settings.amp)
     scored = proxy_score(ctx.family, child, train_sequences=ctx.train_sequences, val_sequences=ctx.val_sequences,
                          settings=settings, parent=ctx.pruner.parent, progress=progress)
     out = child_dir(ctx.settings.run_dir, trial.number)
     save_safetensors(child.state_dict(), out / "model.safetensors", metadata=ctx.family.weights_metadata(child))
-    result = {"full_ao": scored.ao, "full_sr50": scored.sr50, "full_sr75": scored.sr75, "steps": steps,
-              "sequences": len(ctx.val_sequences), "weights": str(out / "model.safetensors")}
+    result = {"full_ao": scored.ao, "full_ao_ci": scored.ao_ci, "full_sr50": scored.sr50, "full_sr75": scored.sr75, "steps": steps,
+              "sequences": len(ctx.val_sequences), "weights": str(out / "model.safetensors"), "device": describe(ctx.device)}
     _record(study, trial.number, result)
     return result
 
@@ -82,36 +84,50 @@ def best_trial(study: optuna.Study) -> int | None:
     return max(candidates)[1] if candidates else None
 
 
-def _validate_worker(run_dir: str, numbers: list[int], steps: int) -> None:
-    """A helper process: its own context from the run's settings, its share of the children."""
+def _validate_worker(run_dir: str, numbers: list[int], steps: int, index: int = 1, device: str | None = None,
+                     amp: str | None = None) -> None:
+    """A helper process: its own context from the run's settings, its share of the children.
+
+    ``index`` picks its GPU as a search worker's does; ``device`` replaces the run's --device."""
     from autoprune.search.runner import build_context, settings_from_meta
 
     torch.set_num_threads(1)
     info = open_run(run_dir)
-    ctx = build_context(settings_from_meta(info.settings), progress=False)
+    ctx = build_context(_with_device(settings_from_meta(info.settings), device, amp), progress=False, worker=index)
     for n in numbers:
         validate_trial(ctx, info.study, info.study.trials[n], steps=steps, progress=False)
 
 
+def _with_device(settings, device: str | None, amp: str | None = None):
+    """The run's settings, on ``device`` (with ``amp`` or none) instead of the run's own when given
+    (e.g. a GPU run validated on a CPU)."""
+    if device is not None:
+        settings.device, settings.amp = device, amp
+    return settings
+
+
 def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int | None = 3, steps: int = 150,
-                 ctx=None, progress: bool = True, workers: int = 1) -> int | None:
+                 ctx=None, progress: bool = True, workers: int = 1, device: str | None = None,
+                 amp: str | None = None) -> int | None:
     """Validate the Pareto set (or the given trial numbers); print the table, write pareto.png.
 
     With ``workers`` > 1 the children are shared among that many processes (this one included).
+    ``device``: where to fine-tune and track (default: the run's --device, or ``ctx``'s).
     """
     info = open_run(run_dir)
     study = info.study
     if ctx is None:
         from autoprune.search.runner import build_context, settings_from_meta
 
-        ctx = build_context(settings_from_meta(info.settings), progress=progress)
+        ctx = build_context(_with_device(settings_from_meta(info.settings), device, amp), progress=progress)
+    device, amp = ctx.settings.device, ctx.settings.amp
     chosen = [study.trials[n] for n in trials] if trials else select_for_validation(study, max_children)
     for t in chosen:
         if t.state != optuna.trial.TrialState.COMPLETE:
             raise ConfigError(f"trial {t.number} is {t.state.name.lower()}, not complete; choose a completed trial")
     for t in chosen:  # earlier results of these trials make way, so "recorded" below means "done by this call"
         study.set_user_attr(f"{VALIDATION_KEY}:{t.number}", None)
-    helpers = _start_helpers(info.run_dir, [t.number for t in chosen], steps, workers)
+    helpers = _start_helpers(info.run_dir, [t.number for t in chosen], steps, workers, device, amp)
     if helpers:
         console.print(f"validating trials {', '.join(str(t.number) for t in chosen)} in {len(helpers) + 1} processes "
                       f"({steps} fine-tune steps each); this one shows its share", highlight=False)
@@ -138,12 +154,12 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
     return best_trial(study)
 
 
-def _start_helpers(run_dir, numbers: list[int], steps: int, workers: int) -> list:
+def _start_helpers(run_dir, numbers: list[int], steps: int, workers: int, device: str, amp: str | None) -> list:
     """Processes validating ``numbers[k::n]`` for k = 1..n-1 (this process takes k = 0)."""
     import multiprocessing as mp
 
     n = max(1, min(workers, len(numbers)))
-    helpers = [mp.get_context("spawn").Process(target=_validate_worker, args=(str(run_dir), numbers[k::n], steps))
+    helpers = [mp.get_context("spawn").Process(target=_validate_worker, args=(str(run_dir), numbers[k::n], steps, k, device, amp))
                for k in range(1, n)]
     for p in helpers:
         p.start()
@@ -159,7 +175,7 @@ def pareto_table(study: optuna.Study, *, unit: str) -> Table:
     valid = validations(study)
     best = best_trial(study)
     table = Table(title=f"Pareto set of {study.study_name} (within budget)")
-    for col in ("trial", unit, "init MFLOPs", "params (M)", "latency (ms)", "proxy AO", "full AO", "SR0.50", "SR0.75"):
+    for col in ("trial", unit, "init MFLOPs", "params (M)", "latency (ms)", "proxy AO", "full AO", "AO 95 % CI", "SR0.50", "SR0.75"):
         table.add_column(col, justify="right")
     for t in pareto(study):
         v = valid.get(t.number, {})
@@ -168,10 +184,18 @@ def pareto_table(study: optuna.Study, *, unit: str) -> Table:
         table.add_row(
             f"{t.number}{mark}", f"{t.values[1]:.2f}", f"{ua.get('init_mflops', float('nan')):.1f}",
             f"{ua.get('params_m', float('nan')):.3f}", f"{ua.get('latency_ms', float('nan')):.2f}", f"{t.values[0]:.3f}",
-            f"{v['full_ao']:.3f}" if v else "-", f"{v['full_sr50']:.3f}" if v else "-", f"{v['full_sr75']:.3f}" if v else "-",
+            f"{v['full_ao']:.3f}" if v else "-", _span(v.get("full_ao_ci")), f"{v['full_sr50']:.3f}" if v else "-",
+            f"{v['full_sr75']:.3f}" if v else "-",
         )
     table.caption = "* the chosen child (highest full-validation AO); FLOPs are multiply-accumulates (MACs)"
     return table
+
+
+def _span(ci) -> str:
+    """'0.182-0.256' for a [low, high] interval; '-' when there is none (older runs, nothing tracked)."""
+    if not ci or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in ci):
+        return "-"
+    return f"{ci[0]:.3f}-{ci[1]:.3f}"
 
 
 def plot_pareto(study: optuna.Study, path: Path, *, unit: str, budget: float) -> Path:

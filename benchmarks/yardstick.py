@@ -1,0 +1,222 @@
+"""Benchmarks of the measuring stick itself: how far a score can be trusted.
+
+- ``finetune_stability``: one 10 % child of a parent, fine-tuned with several recipes and
+  several seeds; the recipe whose full-validation AO moves least with the seed is the one
+  validation should use.
+- ``yardstick``: per family, the parent's AO with its interval beside OpenCV MIL and the
+  static box, and for one 10 % child fine-tuned with the validation recipe over 3 seeds:
+  the seed spread, the interval's half-width and the smallest relative difference a paired
+  comparison can resolve.
+
+Every tracking result is kept per sequence (IoU sum and frame count), so intervals and paired
+differences are computed from the same numbers the tables show. Finished evaluations are
+cached, so an interrupted full run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import statistics
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import trackers
+from autoprune.cache import cache_dir
+
+FAMILIES = {"siamrpn": "small", "ostrack": "tiny", "stark": "small"}
+CHILD_SHARE = 0.10  # of the parent's per-frame MACs
+SEEDS = (0, 1, 2)
+# Fine-tune recipes measured by finetune_stability (ProxySettings fields on top of the family's steps).
+RECIPES = {
+    "plain": {},
+    "distill": {"distill": 1.0},
+    "ema": {"ema": 0.98},
+    "bn-recal": {"bn_batches": 20},
+    "distill+ema+bn": {"distill": 1.0, "ema": 0.98, "bn_batches": 20},
+}
+
+
+class _Store:
+    """Per-sequence results of finished evaluations, one JSON file per key."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def get_or_run(self, key: dict, run) -> dict:
+        name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        path = self.folder / f"{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        result = run()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, **result}))
+        tmp.replace(path)
+        return result
+
+
+def _totals(result) -> dict:
+    sums, counts = result.frame_totals()
+    return {"ao": float(result.ao), "sr50": float(result.sr50), "sums": sums.tolist(), "counts": counts.tolist()}
+
+
+def _interval(r: dict):
+    from autoprune.eval.uncertainty import ao_interval
+
+    return ao_interval(r["sums"], r["counts"])
+
+
+def _setup(name: str, preset: str, quick: bool):
+    from autoprune.data import builtin_root, open_split
+    from autoprune.search.parent import prepare_parent
+
+    family = trackers.get(name)
+    root = builtin_root()
+    train, val = open_split(root, "train"), open_split(root, "val")
+    if quick:
+        val = val[:2]
+    parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=root, builtin=True, progress=False).model
+    return family, parent, train, val
+
+
+def _uniform_child(parent, share: float):
+    from autoprune.prune.methods import prune_uniform
+
+    family = trackers.get(parent.arch["family"])
+    budget = share * family.analytic_cost(parent.arch)["frame_macs"]
+    child, arch, _ = prune_uniform(parent, space=family.name, importance="l1", keep=None, budget_macs=budget)
+    return child, arch
+
+
+def _finetuned(store: _Store, family, parent, train, val, *, recipe: dict, steps: int, seed: int, device: str) -> dict:
+    from autoprune.proxy import ProxySettings, proxy_score
+
+    def run() -> dict:
+        child, _ = _uniform_child(parent, CHILD_SHARE)
+        settings = replace(ProxySettings(steps=steps, sequences=len(val), seed=seed, device=device), **recipe)
+        scored = proxy_score(family, child, train_sequences=train, val_sequences=val, settings=settings, parent=parent)
+        return _totals(scored.evaluation)
+
+    key = {"what": "child", "family": family.name, "parent": _fingerprint(parent), "share": CHILD_SHARE, "recipe": recipe,
+           "steps": steps, "seed": seed, "sequences": [s.name for s in val]}
+    return store.get_or_run(key, run)
+
+
+def _fingerprint(model) -> str:
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _spread(values: list[float]) -> float:
+    return statistics.pstdev(values) if len(values) > 1 else 0.0
+
+
+def _seed_pairs_resolvable(runs: list[dict]) -> tuple[float, list[dict]]:
+    """The smallest relative difference a paired comparison resolves, from seed-to-seed pairs.
+
+    Two fine-tunes of one child differ only by their seed, so any difference between them is
+    noise. A real difference is resolved when it exceeds both that noise and the paired
+    interval: the worst pair's |relative difference| + half-width of its interval.
+    """
+    from autoprune.eval.uncertainty import paired_difference
+
+    worst, pairs = 0.0, []
+    for a, b in itertools.combinations(range(len(runs)), 2):
+        d = paired_difference(runs[a]["sums"], runs[b]["sums"], runs[a]["counts"])
+        bound = abs(d.relative.value) + d.relative.half_width
+        worst = max(worst, bound)
+        pairs.append({"seeds": [a, b], "relative": d.relative.as_dict(), "bound": bound})
+    return worst, pairs
+
+
+def finetune_stability(quick: bool, device: str = "cpu") -> dict:
+    """Seed spread of one 10 % child's full-validation AO under each fine-tune recipe."""
+    name, preset = "siamrpn", "small"
+    family, parent, train, val = _setup(name, preset, quick)
+    store = _Store(Path(tempfile.mkdtemp(prefix="stability-")) if quick else cache_dir("benchmarks", "yardstick"))
+    steps = 2 if quick else family.validate_steps
+    seeds = SEEDS[:2] if quick else SEEDS
+    recipes = dict(itertools.islice(RECIPES.items(), 2)) if quick else RECIPES
+    rows, per_recipe = [], {}
+    for label, recipe in recipes.items():
+        runs = [_finetuned(store, family, parent, train, val, recipe=recipe, steps=steps, seed=s, device=device) for s in seeds]
+        aos = [r["ao"] for r in runs]
+        resolvable, _ = _seed_pairs_resolvable(runs)
+        per_recipe[label] = {"recipe": recipe, "ao": aos, "sr50": [r["sr50"] for r in runs],
+                             "ci": [asdict(_interval(r)) for r in runs], "resolvable": resolvable}
+        rows.append({"recipe": label, "mean AO": statistics.mean(aos), "seed sd": _spread(aos),
+                     "min": min(aos), "max": max(aos), "resolvable paired diff": f"{resolvable:.1%}"})
+    best = min(per_recipe, key=lambda k: per_recipe[k]["resolvable"])
+    return {"title": f"Fine-tune stability: one {CHILD_SHARE:.0%} {name}/{preset} child, {len(seeds)} seeds per recipe",
+            "rows": rows, "columns": ["recipe", "mean AO", "seed sd", "min", "max", "resolvable paired diff"],
+            "recipes": per_recipe, "steps": steps, "sequences": len(val), "most_stable": best,
+            "notes": [f"Child: uniform L1 pruning of the shipped parent to {CHILD_SHARE:.0%} of its per-frame MACs; "
+                      f"every recipe fine-tunes it {steps} steps (batch 8) and tracks all {len(val)} val sequences.",
+                      "Resolvable paired diff: for each pair of seeds, |relative AO difference| + the half-width of its "
+                      "paired 95 % bootstrap interval; the worst pair. Two models closer than this cannot be told apart.",
+                      f"Most stable by that measure: {best}."]}
+
+
+def yardstick(quick: bool, device: str = "cpu") -> dict:
+    """Per family: parent AO with its interval beside MIL and the static box; a 10 % child's seed spread."""
+    from autoprune.eval import evaluate
+    from autoprune.eval.baselines import OpenCVTracker, StaticBoxTracker
+    from autoprune.proxy.evaluator import VALIDATION_RECIPE
+
+    store = _Store(Path(tempfile.mkdtemp(prefix="yardstick-")) if quick else cache_dir("benchmarks", "yardstick"))
+    families = {"siamrpn": "small"} if quick else FAMILIES
+    recipe = dict(VALIDATION_RECIPE)
+    rows, goals, detail = [], [], {}
+    for name, preset in families.items():
+        family, parent, train, val = _setup(name, preset, quick)
+        names = [s.name for s in val]
+        ref = {}
+        for label, make in (("static", StaticBoxTracker), ("mil", OpenCVTracker)):
+            ref[label] = store.get_or_run({"what": label, "sequences": names},
+                                          lambda make=make: _totals(evaluate(make(), val, progress=False)))
+        ref["parent"] = store.get_or_run({"what": "parent", "family": name, "parent": _fingerprint(parent), "sequences": names},
+                                         lambda: _totals(evaluate(family.make_tracker(parent), val, progress=False)))
+        steps = 2 if quick else family.validate_steps
+        seeds = SEEDS[:2] if quick else SEEDS
+        runs = [_finetuned(store, family, parent, train, val, recipe=recipe, steps=steps, seed=s, device=device) for s in seeds]
+        cis = {k: _interval(v) for k, v in ref.items()}
+        child_cis = [_interval(r) for r in runs]
+        half = max(ci.half_width for ci in child_cis + [cis["parent"]])
+        parent_ao = ref["parent"]["ao"]
+        resolvable, pairs = _seed_pairs_resolvable(runs)
+        rows.append({"family": f"{name}/{preset}", "parent AO [95 % CI]": cis["parent"].format(),
+                     "parent SR0.5": 100 * ref["parent"]["sr50"], "MIL AO [95 % CI]": cis["mil"].format(),
+                     "MIL SR0.5": 100 * ref["mil"]["sr50"], "static AO": cis["static"].format(),
+                     "child AO per seed": " / ".join(f"{100 * r['ao']:.1f}" for r in runs),
+                     "CI half-width / parent AO": f"{half / parent_ao:.1%}", "resolvable paired diff": f"{resolvable:.1%}"})
+        detail[name] = {"preset": preset, "sequences": len(val), "steps": steps, "recipe": recipe,
+                        "parent": {**cis["parent"].as_dict(), "sr50": ref["parent"]["sr50"]},
+                        "mil": {**cis["mil"].as_dict(), "sr50": ref["mil"]["sr50"]},
+                        "static": {**cis["static"].as_dict(), "sr50": ref["static"]["sr50"]},
+                        "child": {"seeds": list(seeds), "ao": [r["ao"] for r in runs], "sr50": [r["sr50"] for r in runs],
+                                  "ci": [c.as_dict() for c in child_cis], "seed_sd": _spread([r["ao"] for r in runs])},
+                        "half_width_over_parent": half / parent_ao, "resolvable": resolvable, "pairs": pairs}
+        goals += [
+            {"text": f"{name}: parent AO ≥ OpenCV MIL's", "met": parent_ao >= ref["mil"]["ao"],
+             "measured": f"{100 * parent_ao:.1f} vs {100 * ref['mil']['ao']:.1f}"},
+            {"text": f"{name}: 95 % CI half-width ≤ 5 % of the parent's AO", "met": half / parent_ao <= 0.05,
+             "measured": f"{half / parent_ao:.1%}"},
+            {"text": f"{name}: resolvable paired difference ≤ 10 %", "met": resolvable <= 0.10, "measured": f"{resolvable:.1%}"},
+        ]
+    return {"title": "The yardstick: parents, references and how small a difference the validation can see",
+            "rows": rows, "goals": goals, "families": detail,
+            "columns": ["family", "parent AO [95 % CI]", "parent SR0.5", "MIL AO [95 % CI]", "MIL SR0.5", "static AO",
+                        "child AO per seed", "CI half-width / parent AO", "resolvable paired diff"],
+            "notes": ["AO and SR in %, on the built-in val split; intervals: 95 % bootstrap over sequences.",
+                      f"Child: uniform L1 pruning to {CHILD_SHARE:.0%} of the parent's per-frame MACs, fine-tuned the "
+                      "family's validation steps with the validation recipe, one run per seed.",
+                      "Resolvable paired diff: the worst seed pair's |relative AO difference| + half-width of its paired "
+                      "interval (see finetune_stability)."]}
