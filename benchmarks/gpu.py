@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -141,7 +142,7 @@ def export_boxes(export: str, sequence) -> dict:
 
 def gpu_check(out_dir: Path) -> int:
     if not torch.cuda.is_available():
-        print(NO_CUDA)
+        print(NO_CUDA, file=sys.stderr)  # a note, not a result: nothing was measured
         return 0
     from benchmarks._harness import machine, markdown
 

@@ -173,7 +173,7 @@ def test_random_bytes_as_checkpoint_give_a_checkpoint_error(tmp_path, data, suff
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth") / "data"
-    assert main(["data", "synth", "--out", str(root), "--train", "0", "--val", "1", "--seed", "1"]) == 0
+    assert main(["data", "synth", "--out", str(root), "--train", "0", "--val", "1", "--test", "0", "--seed", "1"]) == 0
     return root
 
 

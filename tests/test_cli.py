@@ -51,7 +51,7 @@ def test_bad_number_is_rejected_by_parser(capsys):
 
 def test_data_synth_refuses_existing_output_and_writes_got10k_layout(tmp_path, capsys):
     out = tmp_path / "synth"
-    assert main(["data", "synth", "--out", str(out), "--train", "1", "--val", "1", "--seed", "3"]) == 0
+    assert main(["data", "synth", "--out", str(out), "--train", "1", "--val", "1", "--test", "0", "--seed", "3"]) == 0
     assert (out / "val" / "list.txt").is_file() and (out / "train" / "list.txt").is_file()
     capsys.readouterr()
     assert main(["data", "synth", "--out", str(out), "--train", "1", "--val", "1"]) == 2
@@ -60,7 +60,7 @@ def test_data_synth_refuses_existing_output_and_writes_got10k_layout(tmp_path, c
 
 def test_data_check_names_the_bad_file_and_line(tmp_path, capsys):
     out = tmp_path / "synth"
-    assert main(["data", "synth", "--out", str(out), "--train", "0", "--val", "1"]) == 0
+    assert main(["data", "synth", "--out", str(out), "--train", "0", "--val", "1", "--test", "0"]) == 0
     seq = (out / "val" / "list.txt").read_text().split()[0]
     gt = out / "val" / seq / "groundtruth.txt"
     lines = gt.read_text().splitlines()
@@ -76,7 +76,7 @@ def test_data_check_names_the_bad_file_and_line(tmp_path, capsys):
 
 def test_evaluate_static_baseline_json(tmp_path, capsys):
     out = tmp_path / "synth"
-    assert main(["data", "synth", "--out", str(out), "--train", "0", "--val", "2"]) == 0
+    assert main(["data", "synth", "--out", str(out), "--train", "0", "--val", "2", "--test", "0"]) == 0
     capsys.readouterr()
     assert main(["evaluate", "--baseline", "static", "--data", str(out), "--json"]) == 0
     import json

@@ -35,7 +35,7 @@ def first_line(text: str) -> str:
 def tiny_data(tmp_path_factory):
     """Two train and two val sequences of the built-in dataset, written by the CLI itself."""
     out = tmp_path_factory.mktemp("streams") / "data"
-    proc = ok("data", "synth", "--train", "2", "--val", "2", "--out", str(out))
+    proc = ok("data", "synth", "--train", "2", "--val", "2", "--test", "1", "--out", str(out))
     assert "wrote the built-in dataset" in proc.stdout and not proc.stderr.strip()
     return out
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import shutil
 import tempfile
 import warnings
@@ -91,13 +92,20 @@ def _card(manifest: dict) -> str:
         lines.append(f"- per-frame latency on one CPU thread: {m['latency_ms']:.2f} ms")
     if m.get("onnx_max_rel_diff") is not None:
         lines.append(f"- ONNX graph vs PyTorch: outputs differ by at most {m['onnx_max_rel_diff']:.1e} of their scale")
+    metrics = m.get("metrics", {})
     for key, label in (("full_ao", "full-validation AO"), ("full_sr50", "SR0.50"), ("full_sr75", "SR0.75"), ("proxy_ao", "proxy AO")):
-        if m.get("metrics", {}).get(key) is not None:
-            lines.append(f"- {label}: {m['metrics'][key]:.4f}")
+        if metrics.get(key) is not None:
+            ci = metrics.get(f"{key}_ci")
+            span = f" (95 % CI {ci[0]:.4f}-{ci[1]:.4f}, bootstrap over sequences)" if _finite_pair(ci) else ""
+            lines.append(f"- {label}: {metrics[key]:.4f}{span}")
     if m.get("command"):
         lines += ["", "Made with:", "", f"    {m['command']}", "", f"seed: {m.get('seed', '-')}"]
     lines += ["", "Load it with `autoprune.load(DIR)` (no pickle; weights checked against the SHA-256 in arch.json)."]
     return "\n".join(lines) + "\n"
+
+
+def _finite_pair(ci) -> bool:
+    return isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) and math.isfinite(x) for x in ci)
 
 
 def export_model(family, model, out: str | Path, *, info: dict | None = None, onnx: bool = False, force: bool = False) -> Path:
