@@ -165,11 +165,12 @@ def tracker_speed(quick: bool) -> dict:
 
 
 from benchmarks.quality import proxy_fidelity, search_quality  # noqa: E402
-from benchmarks.yardstick import finetune_stability, yardstick  # noqa: E402
+from benchmarks.yardstick import finetune_stability, parent_recipes, yardstick  # noqa: E402
 
 BENCHMARKS = {
     "yardstick": yardstick,
     "finetune_stability": finetune_stability,
+    "parent_recipes": parent_recipes,
     "search_quality": search_quality,
     "proxy_fidelity": proxy_fidelity,
     "prune_overhead": prune_overhead,

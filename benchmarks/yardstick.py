@@ -220,3 +220,63 @@ def yardstick(quick: bool, device: str = "cpu") -> dict:
                       "family's validation steps with the validation recipe, one run per seed.",
                       "Resolvable paired diff: the worst seed pair's |relative AO difference| + half-width of its paired "
                       "interval (see finetune_stability)."]}
+
+
+# Training recipes compared by parent_recipes: `autoprune train` options on top of the baseline.
+PARENT_RECIPES = {"baseline": {}, "photometric": {"augment": "photometric"}, "camera": {"augment": "camera"}}
+
+
+def _train_recipe(store: _Store, name: str, preset: str, recipe: dict, *, steps: int, data: Path, val, quick: bool) -> dict:
+    from autoprune.data import open_split
+    from autoprune.data.augment import PROFILES
+    from autoprune.data.pairs import pair_loader
+    from autoprune.eval import evaluate
+    from autoprune.train import train
+
+    family = trackers.get(name)
+
+    def run() -> dict:
+        torch.manual_seed(0)
+        model = family.create(preset)
+        batches = pair_loader(open_split(data, "train"), family.crop_spec(model.arch), batch_size=2 if quick else 16, seed=0,
+                              augment=PROFILES[recipe.get("augment", "none")])
+        out = None if quick else cache_dir("benchmarks", "parent_recipes", f"{name}-{preset}-{_key(recipe)}-{steps}")
+        train(family, model, batches, steps=steps, out_dir=out, save_every=0 if quick else 200, resume=not quick,
+              progress=False)
+        return _totals(evaluate(family.make_tracker(model.eval()), val, progress=False))
+
+    return store.get_or_run({"what": "parent-recipe", "family": name, "preset": preset, "recipe": recipe, "steps": steps,
+                             "data": str(data), "sequences": [s.name for s in val]}, run)
+
+
+def _key(recipe: dict) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def parent_recipes(quick: bool) -> dict:
+    """Val AO of one family trained the same steps with each training recipe, paired against the baseline."""
+    from autoprune.data import builtin_root, open_split
+    from autoprune.eval.uncertainty import paired_difference
+
+    name, preset = ("siamrpn", "tiny") if quick else ("siamrpn", "small")
+    steps = 2 if quick else 1500
+    data = builtin_root()
+    val = open_split(data, "val")[: 2 if quick else None]
+    store = _Store(Path(tempfile.mkdtemp(prefix="recipes-")) if quick else cache_dir("benchmarks", "yardstick"))
+    recipes = dict(itertools.islice(PARENT_RECIPES.items(), 2)) if quick else PARENT_RECIPES
+    scored = {label: _train_recipe(store, name, preset, r, steps=steps, data=data, val=val, quick=quick) for label, r in recipes.items()}
+    base = scored["baseline"]
+    rows, per = [], {}
+    for label, r in scored.items():
+        diff = paired_difference(r["sums"], base["sums"], base["counts"])
+        per[label] = {"recipe": recipes[label], "ao": r["ao"], "sr50": r["sr50"], "ci": asdict(_interval(r)),
+                      "vs_baseline": diff.as_dict()}
+        rows.append({"recipe": label, "AO [95 % CI]": _interval(r).format(), "SR0.5": 100 * r["sr50"],
+                     "vs baseline (relative, paired 95 % CI)": "-" if label == "baseline" else diff.relative.format(digits=1),
+                     "resolved": "-" if label == "baseline" else ("yes" if diff.resolved else "no")})
+    return {"title": f"Training recipes of {name}/{preset}: {steps} steps each, paired against the baseline",
+            "rows": rows, "recipes": per, "steps": steps, "sequences": len(val),
+            "columns": ["recipe", "AO [95 % CI]", "SR0.5", "vs baseline (relative, paired 95 % CI)", "resolved"],
+            "notes": [f"Each recipe trains {name}/{preset} from random weights for {steps} steps (batch 16, seed 0) on the "
+                      f"built-in train split and is scored on all {len(val)} val sequences.",
+                      "Recipes: autoprune train --augment none / photometric / camera (autoprune/data/augment.py)."]}

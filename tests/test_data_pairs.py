@@ -127,3 +127,22 @@ def test_no_visible_target_is_a_clear_error(tmp_path):
     sequences = open_split(make_dataset(tmp_path, frames=2, absent=(0, 1)), "train")
     with pytest.raises(DataError, match="no sequence has a frame with a visible target"):
         PairDataset(sequences, SPEC)
+
+
+def test_augmentation_changes_pixels_not_geometry_and_repeats():
+    import trackers
+    from autoprune.data import builtin_root
+    from autoprune.data.augment import PROFILES
+
+    seqs = open_split(builtin_root(), "train")[:4]
+    spec = trackers.get("siamrpn").crop_spec(trackers.get("siamrpn").arch("tiny"))
+    plain = PairDataset(seqs, spec, seed=3)
+    camera = PairDataset(seqs, spec, seed=3, augment=PROFILES["camera"])
+    changed = 0
+    for k in range(6):
+        a, b, again = plain[k], camera[k], camera[k]
+        assert torch.equal(a["search_box"], b["search_box"]) and torch.equal(a["template_box"], b["template_box"])
+        assert torch.equal(b["search"], again["search"])  # a sample is a pure function of (seed, index)
+        changed += not torch.equal(a["search"], b["search"])
+    assert changed >= 4  # colour jitter alone alters nearly every crop
+    assert PairDataset(seqs, spec, seed=3, augment=PROFILES["none"]).augment is None

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from autoprune.commands._common import add_device_options, add_model_options, data_root, device_from_args, model_from_args, non_negative_int, positive_int
+from autoprune.data.augment import PROFILES
 from autoprune.progress import results
 
 
@@ -23,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-every", type=non_negative_int, default=100, help="checkpoint every N steps (0: only at the end)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    p.add_argument("--augment", default="none", choices=sorted(PROFILES),
+                   help="photometric augmentation of the crops (none; photometric: colour, greyscale, blur; "
+                        "camera: photometric + sensor noise, JPEG, low resolution)")
     add_device_options(p, amp=True)
 
 
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     sequences = data.open_split(data_root(args.data), args.split)
     workers = args.workers if args.workers is not None else loader_workers(device)
     batches = pair_loader(sequences, family.crop_spec(model.arch), batch_size=args.batch_size, seed=args.seed, workers=workers,
-                          pin_memory=device.startswith("cuda"))
+                          pin_memory=device.startswith("cuda"), augment=PROFILES[args.augment])
     result = train(
         family, model, batches, steps=args.steps, lr=args.lr, out_dir=out, save_every=args.save_every,
         resume=args.resume, description=f"train {family.name}/{preset}", device=device, amp=amp,

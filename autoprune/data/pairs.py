@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from autoprune.data.augment import Augment
 from autoprune.data.sequence import Sequence, check_box
 from autoprune.errors import DataError
 from autoprune.geometry import box_center, box_in_crop, context_side, crop_square
@@ -28,7 +29,7 @@ class PairDataset(Dataset):
     """Template/search pairs drawn from ``sequences`` with a family's :class:`CropSpec`.
 
     Both frames come from one sequence, at most ``max_gap`` frames apart, with the target
-    visible in each. The template crop is centred on the target (jitter
+    visible in each. ``augment`` (autoprune.data.augment) alters the pixels of both crops. The template crop is centred on the target (jitter
     ``template_shift_jitter`` / ``template_scale_jitter``, tiny by default); the search crop
     is centred on a point shifted by up to ``shift_jitter / 2`` target sizes (sqrt(w*h)) in
     x and y, kept so the target centre stays in the middle 80 % of the crop, and its side is
@@ -48,6 +49,7 @@ class PairDataset(Dataset):
         shift_jitter: float = 3.0,
         template_scale_jitter: float = 0.05,
         template_shift_jitter: float = 0.1,
+        augment: Augment | None = None,
     ) -> None:
         self.sequences = [seq for seq in sequences if seq.visible.any()]
         if not self.sequences:
@@ -59,6 +61,7 @@ class PairDataset(Dataset):
         self.seed = int(seed)
         self.search_jitter = (float(shift_jitter), float(scale_jitter))
         self.template_jitter = (float(template_shift_jitter), float(template_scale_jitter))
+        self.augment = augment if augment is not None and augment.active else None
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -79,6 +82,8 @@ class PairDataset(Dataset):
         spec = self.spec
         template, template_box = self.crop(rng, seq, t_index, spec.template_factor, spec.template_size, self.template_jitter)
         search, search_box = self.crop(rng, seq, s_index, spec.search_factor, spec.search_size, self.search_jitter)
+        if self.augment is not None:  # drawn after the crops: the geometry of a sample never depends on it
+            template, search = self.augment(template, rng), self.augment(search, rng)
         return {
             "template": _to_chw(template),
             "search": _to_chw(search),
