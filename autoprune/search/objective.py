@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import optuna
 import torch
 
@@ -40,6 +41,18 @@ def fail_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
+DEDUPE_ATTEMPTS = 8
+_TAKEN = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.PRUNED)
+
+
+def _twin(trial: optuna.trial.Trial, arch: str) -> int | None:
+    """The number of another finished or running trial of the study whose child is ``arch``."""
+    for other in trial.study.get_trials(deepcopy=False, states=_TAKEN):
+        if other.number != trial.number and other.user_attrs.get("arch") == arch:
+            return other.number
+    return None
+
+
 def frame_mflops(family) -> Callable[[dict], float]:
     return lambda arch: family.analytic_cost(arch)["frame_macs"] / 1e6
 
@@ -60,12 +73,48 @@ class Objective:
     trial_timeout: float | None = None
     measure_latency: bool = True
     on_step: Callable[[optuna.trial.Trial, int, float], None] | None = None
+    min_share: float = 1.0  # lowest sampled share of the budget a child is projected to (1.0: always the whole budget)
 
     def sample(self, trial: optuna.trial.Trial) -> dict[str, float]:
         if self.sampler_name == "uniform":
             ratio = trial.suggest_float("uniform_keep", 0.05, 1.0)
             return self.pruner.space.uniform(ratio)
         return self.pruner.space.sample(trial)
+
+    def share(self, trial: optuna.trial.Trial) -> float:
+        """The share of the budget this trial's child is projected to.
+
+        Projection fills whatever target it is given, so with the whole budget every child
+        lands at 96-100 % of it and the Pareto set is one point; a sampled target lets one
+        search return the accuracy-vs-cost front below the budget. The uniform baseline keeps
+        the whole budget: it is the equal-cost reference.
+        """
+        if self.min_share >= 1.0 or self.sampler_name == "uniform":
+            return 1.0
+        return trial.suggest_float("budget_share", self.min_share, 1.0)
+
+    def _resample(self, trial: optuna.trial.Trial, attempt: int) -> dict[str, float]:
+        rng = np.random.default_rng([self.seed, trial.number, attempt])
+        if self.sampler_name == "uniform":
+            return self.pruner.space.uniform(float(rng.uniform(0.05, 1.0)))
+        return self.pruner.space.random(rng)
+
+    def _cut(self, trial: optuna.trial.Trial, target: float):
+        """Project, prune, and make sure no finished or running trial already holds this child.
+
+        A repeat would spend a trial on a known answer (samplers can propose a configuration
+        that projects to a child already seen); it is replaced by random knobs, seeded by the
+        trial, and the trial records which one it repeated.
+        """
+        values = self.sample(trial)
+        for attempt in range(DEDUPE_ATTEMPTS + 1):
+            projected, predicted = self.pruner.project(values, target, self.metric)
+            child, arch = self.pruner.prune(projected)
+            twin = _twin(trial, json.dumps(arch))
+            if twin is None or attempt == DEDUPE_ATTEMPTS:
+                return projected, predicted, child, arch
+            trial.set_user_attr("resampled_from", twin)
+            values = self._resample(trial, attempt)
 
     def __call__(self, trial: optuna.trial.Trial) -> tuple[float, float]:
         claim(trial)
@@ -83,11 +132,11 @@ class Objective:
         start = time.perf_counter()
         seed = self.seed + trial.number
         trial.set_user_attr("seed", seed)
-        values = self.sample(trial)
-        projected, predicted = self.pruner.project(values, self.budget.value, self.metric)
+        target = self.share(trial) * self.budget.value
+        trial.set_user_attr("target", target)
+        projected, predicted, child, arch = self._cut(trial, target)
         trial.set_user_attr("knobs", {k: float(v) for k, v in projected.items()})  # exact: rebuilds must match
         set_constraint(trial, predicted / self.budget.value - 1.0)
-        child, arch = self.pruner.prune(projected)
         cost = self.family.analytic_cost(arch)
         trial.set_user_attr("arch", json.dumps(arch))
         trial.set_user_attr("frame_mflops", cost["frame_macs"] / 1e6)

@@ -24,7 +24,7 @@ from autoprune.prune.space import load_space
 from autoprune.search.budget import Budget, check_feasible
 from autoprune.search.objective import Objective, frame_mflops
 from autoprune.search.parent import DEFAULT_PARENT_STEPS, prepare_parent
-from autoprune.search.samplers import SAMPLERS, make_sampler
+from autoprune.search.samplers import SAMPLERS, make_sampler, worker_seed
 from autoprune.search.study import DIRECTIONS, finished, recover_interrupted, storage_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -44,6 +44,7 @@ class SearchSettings:
     timeout: float | None = None
     proxy_steps: int = 30
     proxy_sequences: int = 4
+    min_share: float = 0.3  # each trial projects its child to a sampled share of the budget in [min_share, 1]
     study_name: str | None = None
     storage: str | None = None
     sampler: str = "tpe"
@@ -101,6 +102,8 @@ def _check_settings(s: SearchSettings) -> None:
         raise ConfigError(f"unknown backend {s.backend!r}; valid: optuna, ray")
     s.device = resolve_device(s.device)
     s.amp = check_amp(s.amp, s.device)
+    if not 0.0 < s.min_share <= 1.0:
+        raise ConfigError(f"--min-budget-share must be in (0, 1], got {s.min_share:g}; e.g. 0.3 (1: every child fills the budget)")
     if s.study_name is not None and (not s.study_name or "/" in s.study_name):
         raise ConfigError(f"--study-name {s.study_name!r}: use a plain name without '/'")
 
@@ -144,13 +147,21 @@ def make_objective(ctx: Context, *, on_step=None) -> Objective:
                           device=ctx.device, amp=s.amp)
     return Objective(family=ctx.family, pruner=ctx.pruner, budget=s.budget, metric=ctx.metric,
                      train_sequences=ctx.train_sequences, val_sequences=ctx.val_sequences, proxy=proxy,
-                     sampler_name=s.sampler, seed=s.seed, trial_timeout=s.trial_timeout, on_step=on_step)
+                     sampler_name=s.sampler, seed=s.seed, trial_timeout=s.trial_timeout, on_step=on_step,
+                     min_share=s.min_share)
 
 
-def open_study(s: SearchSettings, *, heartbeat: bool = True) -> optuna.Study:
+def open_study(s: SearchSettings, *, heartbeat: bool = True, worker: int | None = None,
+               start: int | None = None) -> optuna.Study:
+    """The run's study, its sampler seeded for this worker (``worker`` None: a process without an index).
+
+    ``start``: the trials the study held when this run began (default: now), part of the seed.
+    """
     storage = storage_for(s.run_dir, s.storage, heartbeat=heartbeat)
     study = optuna.create_study(study_name=s.name, storage=storage, sampler=make_sampler(s.sampler, seed=s.seed),
                                 directions=list(DIRECTIONS), load_if_exists=True)
+    start = len(study.get_trials(deepcopy=False)) if start is None else start
+    study.sampler = make_sampler(s.sampler, seed=worker_seed(s.seed, worker, start))
     return study
 
 
@@ -211,10 +222,10 @@ def optimize(ctx: Context, study: optuna.Study, *, progress: bool = True, on_ste
                 raise AutoPruneError(problem)
 
 
-def _worker(settings: SearchSettings, index: int = 0) -> None:
+def _worker(settings: SearchSettings, index: int = 0, start: int | None = None) -> None:
     torch.set_num_threads(1)
     ctx = build_context(settings, progress=False, worker=index)
-    optimize(ctx, open_study(settings), progress=False)
+    optimize(ctx, open_study(settings, worker=index, start=start), progress=False)
 
 
 def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = None) -> dict:
@@ -226,7 +237,7 @@ def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = No
     ctx = ctx if ctx is not None else build_context(s, progress=progress)
     check_feasible(s.budget, parent=ctx.parent_cost, smallest=ctx.smallest_cost)  # before any output or file
     console.print(ctx.parent_note, highlight=False)
-    study = open_study(s)
+    study = open_study(s, worker=0)
     _write_run_meta(s, ctx)
     console.print(f"study [bold]{s.name}[/] in {s.run_dir} — parent {ctx.parent_cost:.1f}, budget {s.budget.value:g} "
                   f"{s.budget.unit}, {finished(study)}/{s.trials} trials done", highlight=False)
@@ -236,7 +247,8 @@ def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = No
         run_ray(s, study)
     elif s.workers > 1:
         # this process is worker 0; with plain --device cuda, worker i runs on cuda:(i mod GPUs)
-        procs = [mp.get_context("spawn").Process(target=_worker, args=(s, i)) for i in range(1, s.workers)]
+        start = len(study.get_trials(deepcopy=False))  # every worker's seed counts from the same point
+        procs = [mp.get_context("spawn").Process(target=_worker, args=(s, i, start)) for i in range(1, s.workers)]
         for p in procs:
             p.start()
         try:

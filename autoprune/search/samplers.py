@@ -1,6 +1,9 @@
 """Optuna samplers by name; ``uniform`` is the one-ratio-for-all baseline (random over the ratio)."""
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import optuna
 
 from autoprune.errors import ConfigError
@@ -16,3 +19,18 @@ def make_sampler(name: str, *, seed: int | None) -> optuna.samplers.BaseSampler:
     if name in ("random", "uniform"):
         return optuna.samplers.RandomSampler(seed=seed)
     raise ConfigError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+
+
+def worker_seed(seed: int, worker: int | None, start: int) -> int:
+    """The sampler seed of one worker process that joins a study holding ``start`` trials.
+
+    Workers sharing one seed draw the same start-up configurations, and a resumed run would
+    replay the draws it made before; a stream derived from (seed, worker, start) avoids both
+    and still repeats for a given seed, worker count and resume point. The first worker of a
+    fresh study keeps ``seed`` itself, so a one-process run is what it always was. ``worker``
+    None (a process that does not know its index, e.g. a Ray task) takes its process id.
+    """
+    if worker == 0 and start == 0:
+        return int(seed)
+    index = os.getpid() if worker is None else int(worker)
+    return int(np.random.SeedSequence([int(seed), index, int(start)]).generate_state(1)[0])

@@ -1,0 +1,80 @@
+"""What each trial of a search spends its budget on: distinct children, spread over cost."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from autoprune.search.runner import SearchSettings, search
+from autoprune.search.samplers import worker_seed
+from autoprune.search.study import finished, open_run, pareto
+
+DONE = (optuna.trial.TrialState.COMPLETE,)
+
+
+def settings(tmp_path: Path, **kw) -> SearchSettings:
+    base = dict(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=4, proxy_steps=1,
+                proxy_sequences=1, parent_steps=4, validate_max=0, runs_dir=str(tmp_path / "runs"), seed=0,
+                command="autoprune search (test)")
+    base.update(kw)
+    return SearchSettings(**base)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+def test_worker_seeds_differ_by_worker_and_resume_point_and_repeat():
+    seeds = {worker_seed(3, w, start) for w in range(4) for start in (0, 5)}
+    assert len(seeds) == 8
+    assert worker_seed(3, 0, 0) == 3  # one fresh process: the seed as given
+    assert worker_seed(3, 1, 5) == worker_seed(3, 1, 5)
+
+
+@pytest.mark.slow
+def test_two_workers_evaluate_distinct_children(tmp_path):
+    s = settings(tmp_path, trials=8, workers=2, sampler="tpe")
+    search(s, progress=False)
+    study = open_run(s.run_dir).study
+    done = study.get_trials(states=DONE)
+    assert len(done) >= 8
+    archs = [t.user_attrs["arch"] for t in done]
+    assert len(set(archs)) == len(archs)
+    assert sum("resampled_from" in t.user_attrs for t in done) <= 1  # the workers' own seeds did it, not the backstop
+    # a resumed run continues with new draws instead of replaying the first ones
+    search(settings(tmp_path, trials=12, workers=2, sampler="tpe"), progress=False)
+    archs = [t.user_attrs["arch"] for t in open_run(s.run_dir).study.get_trials(states=DONE)]
+    assert len(archs) >= 12 and len(set(archs)) == len(archs)
+
+
+def test_repeated_configuration_is_resampled(tmp_path):
+    s = settings(tmp_path, trials=1, sampler="random", study_name="twice")
+    search(s, progress=False)
+    study = open_run(s.run_dir).study
+    first = study.trials[0]
+    study.enqueue_trial(first.params)  # the same knobs again: the same child
+    search(settings(tmp_path, trials=2, sampler="random", study_name="twice"), progress=False)
+    second = open_run(s.run_dir).study.trials[1]
+    assert second.params == first.params
+    assert second.user_attrs["resampled_from"] == first.number
+    assert second.user_attrs["arch"] != first.user_attrs["arch"]
+
+
+def test_children_spread_over_the_cost_below_the_budget(tmp_path):
+    s = settings(tmp_path, trials=6, sampler="random", proxy_steps=2)
+    search(s, progress=False)
+    study = open_run(s.run_dir).study
+    done = study.get_trials(states=DONE)
+    assert finished(study) == 6
+    for t in done:
+        assert 0.3 <= t.params["budget_share"] <= 1.0
+        assert t.user_attrs["target"] == pytest.approx(t.params["budget_share"] * 25.0)
+        assert t.values[1] <= t.user_attrs["target"] * 1.0001
+    costs = [t.user_attrs["frame_mflops"] for t in done]
+    assert min(costs) / max(costs) < 0.8
+    front = [t.user_attrs["frame_mflops"] for t in pareto(study)]
+    assert len(front) >= 2 and min(front) / max(front) < 0.8, json.dumps([t.values for t in done])
