@@ -70,6 +70,7 @@ def _family_and_preset(args: argparse.Namespace) -> tuple[str, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     from autoprune.search.budget import parse_budget
+    from autoprune.search.paths import make_paths_absolute
     from autoprune.search.runner import SearchSettings, search
 
     budget = parse_budget(args.budget_mflops, args.budget_ms)
@@ -84,5 +85,6 @@ def run(args: argparse.Namespace) -> int:
         distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,
         validate_max=args.validate_max, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,
     )
+    make_paths_absolute(settings)  # run.json records where things are, whatever the next command's directory
     search(settings)
     return 0

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 from pathlib import Path
 
 import optuna
 
-from autoprune.errors import ConfigError
+from autoprune.errors import AutoPruneError, ConfigError
 from autoprune.progress import console
+from autoprune.search.paths import make_paths_absolute
 from autoprune.search.study import finished
 
 STOPPED_KEY = "stopped_by"
@@ -42,8 +44,9 @@ def _ray_trial(config: dict, settings) -> None:
     try:
         values = objective(trial)
     except Exception:
+        # the objective recorded the one-line fail_reason; raised on, Ray would print its traceback
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        raise
+        return
     study.tell(trial, list(values))
     tune.report({"loss": float(trial.user_attrs.get("loss", {}).get("loss_last", 0.0)), "step": settings.proxy_steps + 1,
                  "optuna_trial": trial.number, "proxy_ao": values[0], "cost": values[1]})
@@ -56,6 +59,9 @@ def run_ray(settings, study: optuna.Study) -> None:
         from ray.tune.schedulers import ASHAScheduler
     except ImportError:
         raise ConfigError("--backend ray needs Ray Tune: pip install 'autoprune[ray]'") from None
+    make_paths_absolute(settings)  # each Ray trial runs in its own working directory
+    # Ray Tune's newer console output prints its tables on stdout, which holds results alone
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     remaining = settings.trials - finished(study)
     if remaining <= 0:
         return
@@ -81,6 +87,27 @@ def run_ray(settings, study: optuna.Study) -> None:
     _mark_stopped(study, results)
     if not settings.ray_address:
         ray.shutdown()
+    problem = no_completed_trial(study, [r.error for r in results if r.error is not None])
+    if problem:
+        raise AutoPruneError(problem)
+
+
+def no_completed_trial(study: optuna.Study, ray_errors: list) -> str | None:
+    """One line saying why the study holds no completed trial, or None when it holds one."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+        return None
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    stopped = sum(1 for t in trials if t.user_attrs.get(STOPPED_KEY) == "asha")
+    reasons = Counter(t.user_attrs.get("fail_reason", "unknown").split(":")[0] for t in failed)
+    why = [f"{len(failed)} failed" + (f" ({', '.join(f'{n}x {r}' for r, n in reasons.most_common(3))})" if failed else "")]
+    why.append(f"{stopped} stopped early by ASHA")
+    last = failed[-1].user_attrs.get("fail_reason") if failed else None
+    if last is None and ray_errors:
+        last = f"{type(ray_errors[-1]).__name__}: {(str(ray_errors[-1]).strip().splitlines() or [''])[-1]}"
+    return (f"Ray Tune finished with no completed trial ({len(trials)} trials: {', '.join(why)})"
+            + (f"; last error: {last[:300]}" if last else "")
+            + " — fix the cause (--debug shows tracebacks) and re-run the same command")
 
 
 def _mark_stopped(study: optuna.Study, results) -> None:
