@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from autoprune.errors import AutoPruneError
 from autoprune.progress import console
+from autoprune.redact import mask_secrets
 
 # name -> (module under autoprune.commands, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "debug", False):
             raise
         # escaped: messages quote user text and forms like "[low, high]", which are not markup
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        # masked: a message may quote a storage URL, whose password is never printed
+        console.print(f"[bold red]error:[/] {escape(mask_secrets(str(exc)))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

@@ -39,7 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="tpe (multivariate), nsga2, random, or uniform (one ratio for all)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--study-name", help="study name (default <tracker>-<budget>, e.g. siamrpn-50m)")
-    p.add_argument("--storage", help="Optuna storage URL (postgresql://..., mysql://...) or journal:FILE; default runs/<study>/study.db")
+    p.add_argument("--storage", help="where the study lives, shared by every worker: postgresql://USER:PASSWORD@HOST/DB "
+                   "(pip install 'autoprune[postgres]'; the password is never written or printed), sqlite:///FILE or "
+                   "journal:FILE (a shared file system); default runs/<study>/study.db")
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default ./runs)")
     p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                    help="trial processes on this machine, or Ray workers (default: 2 where there are 2 cores)")

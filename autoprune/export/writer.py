@@ -16,6 +16,7 @@ from autoprune.checkpoint import save_safetensors
 from autoprune.device import model_device
 from autoprune.errors import ConfigError, ExportError
 from autoprune.export.loader import FORMAT_VERSION, sha256_file
+from autoprune.redact import mask_secrets
 
 
 class _FramePath(torch.nn.Module):
@@ -121,6 +122,8 @@ def export_model(family, model, out: str | Path, *, info: dict | None = None, on
         save_safetensors(model.state_dict(), tmp / "model.safetensors", metadata=family.weights_metadata(model))
         manifest = {"format_version": FORMAT_VERSION, "arch": model.arch, "cost": family.analytic_cost(model.arch),
                     **(info or {}), "sha256": sha256_file(tmp / "model.safetensors")}
+        if manifest.get("command"):  # a command line may hold a storage URL: never its password
+            manifest["command"] = mask_secrets(manifest["command"])
         if onnx:
             manifest.update(_export_onnx(family, model, tmp / "model.onnx"))
         (tmp / "card.md").write_text(_card(manifest))

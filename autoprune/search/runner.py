@@ -21,6 +21,7 @@ from autoprune.proxy import ProxySettings
 from autoprune.prune import importance as importance_lib
 from autoprune.prune.pruner import Pruner
 from autoprune.prune.space import load_space
+from autoprune.redact import mask_secrets
 from autoprune.search.budget import Budget, check_feasible
 from autoprune.search.objective import Objective, frame_mflops
 from autoprune.search.parent import DEFAULT_PARENT_STEPS, prepare_parent
@@ -173,6 +174,7 @@ def settings_from_meta(meta: dict) -> SearchSettings:
 
 def _write_run_meta(s: SearchSettings, ctx: Context) -> None:
     meta = asdict(s)
+    meta.update(storage=mask_secrets(s.storage), command=mask_secrets(s.command))  # no password on disk
     meta.update(study_name=s.name, parent=ctx.parent.source, parent_note=ctx.parent_note, parent_cost=ctx.parent_cost,
                 smallest_cost=ctx.smallest_cost, budget_unit=s.budget.unit, device_name=describe(ctx.device))
     s.run_dir.mkdir(parents=True, exist_ok=True)

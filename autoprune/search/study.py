@@ -1,6 +1,7 @@
 """Where a search lives: ``runs/<study>/`` with its Optuna storage, and reading it back."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 import optuna
 
 from autoprune.errors import ConfigError
+from autoprune.redact import URL_ENV, is_masked, mask_secrets, remember, unmasked, without_password
 
 DIRECTIONS = ("maximize", "minimize")  # proxy AO up, per-frame cost down
 CONSTRAINTS_KEY = "constraints"  # the list form optuna-dashboard shows (Optuna still reads it)
@@ -37,6 +39,11 @@ def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
         path = Path(url[len("journal:"):]).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
+    given = url
+    if is_masked(url):  # run.json keeps the URL with its password masked
+        url = unmasked(url) or without_password(url)
+    remember(url)
+    url = with_installed_driver(url)
     kwargs = {}
     if heartbeat:
         # A killed worker's RUNNING trial is failed by the heartbeat check and re-queued once.
@@ -53,7 +60,28 @@ def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
                 attempt += 1
                 time.sleep(0.2 * attempt)
                 continue
-            raise ConfigError(f"--storage {url}: cannot open ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+            hint = ""
+            if is_masked(given) and not unmasked(given):
+                hint = (f"; the run records it with the password masked: set {URL_ENV} to the full URL "
+                        "(or give the password through PGPASSWORD or ~/.pgpass)")
+            first = (str(exc).splitlines() or [""])[0]
+            raise ConfigError(mask_secrets(f"--storage {given}: cannot open ({type(exc).__name__}: {first}){hint}")) from None
+
+
+def with_installed_driver(url: str) -> str:
+    """``postgresql://`` through the PostgreSQL driver that is installed.
+
+    SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3, while the ``postgres`` extra
+    installs psycopg2; ``postgres://`` (as many hosting services print it) it rejects.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg://{rest}"
+    if importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2://{rest}"
+    raise ConfigError(f"--storage {mask_secrets(url)}: PostgreSQL needs its driver: pip install 'autoprune[postgres]'")
 
 
 def _retry_stale():
