@@ -1,4 +1,4 @@
-"""Load an export without the pruning library and without pickle; refuse tampered weights."""
+"""Load an export without the pruning library and without pickle; refuse a changed record, weights or graph."""
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +9,10 @@ import trackers
 from autoprune.checkpoint import load_strict, read_metadata, read_state_dict
 from autoprune.errors import ExportError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: arch.json hashes itself and every file that changes behaviour
+RECORD_HASH = "record_sha256"  # SHA-256 of arch.json's own content, this field left out
+FILE_HASHES = "file_sha256"  # file name -> SHA-256, for the weights and the ONNX graph
+HASHED_FILES = ("model.safetensors", "model.onnx")
 RUNTIMES = ("torch", "onnx")  # what runs the per-frame network of a loaded export
 
 
@@ -19,6 +22,29 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def record_digest(manifest: dict) -> str:
+    """SHA-256 of a manifest's content (keys sorted, compact), its own hash field left out."""
+    body = {k: v for k, v in manifest.items() if k != RECORD_HASH}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def verify_export(directory: Path, manifest: dict) -> None:
+    """Refuse, in one line, an export whose record or any hashed file is not what was written."""
+    where = directory / "arch.json"
+    if manifest.get(RECORD_HASH) != record_digest(manifest):
+        raise ExportError(f"{where}: SHA-256 of the record does not match its {RECORD_HASH}; arch.json was edited or "
+                          "damaged — refusing to load (re-export the model)")
+    files = manifest.get(FILE_HASHES)
+    if not isinstance(files, dict) or "model.safetensors" not in files or not set(files) <= set(HASHED_FILES):
+        raise ExportError(f"{where}: {FILE_HASHES} must list model.safetensors (and model.onnx with --onnx); re-export the model")
+    for name, digest in files.items():
+        path = directory / name
+        if not path.is_file():
+            raise ExportError(f"{directory}: {name} is missing")
+        if sha256_file(path) != digest:
+            raise ExportError(f"{path}: SHA-256 does not match arch.json; the file was changed or damaged — refusing to load")
 
 
 def read_manifest(directory: str | Path) -> dict:
@@ -33,20 +59,20 @@ def read_manifest(directory: str | Path) -> dict:
     version = data.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ExportError(f"{manifest}: format version {version!r} is newer than this autoprune reads ({FORMAT_VERSION}); upgrade autoprune")
+    if version < FORMAT_VERSION:
+        raise ExportError(f"{manifest}: format version {version} does not hash the record or the ONNX graph; "
+                          "re-export the model with this autoprune")
     return data
 
 
 def load_model(directory: str | Path, *, runtime: str = "torch"):
-    """(family, model) of an export, weights checked against the recorded SHA-256."""
+    """(family, model) of an export, its record and files checked against the recorded SHA-256s."""
     if runtime not in RUNTIMES:
         raise ExportError(f"unknown runtime {runtime!r}; valid: {', '.join(RUNTIMES)}")
     directory = Path(directory)
     manifest = read_manifest(directory)
+    verify_export(directory, manifest)
     weights = directory / "model.safetensors"
-    if not weights.is_file():
-        raise ExportError(f"{directory}: model.safetensors is missing")
-    if sha256_file(weights) != manifest.get("sha256"):
-        raise ExportError(f"{weights}: SHA-256 does not match arch.json; the weights were changed or damaged — refusing to load")
     family = trackers.get(manifest["arch"]["family"])
     model = family.build(family.validate_arch(manifest["arch"]))
     load_strict(model, read_state_dict(weights), source=str(weights))

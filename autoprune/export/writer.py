@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import shutil
 import tempfile
 import warnings
@@ -15,7 +16,7 @@ import torch
 from autoprune.checkpoint import save_safetensors
 from autoprune.device import model_device
 from autoprune.errors import ConfigError, ExportError
-from autoprune.export.loader import FORMAT_VERSION, sha256_file
+from autoprune.export.loader import FILE_HASHES, FORMAT_VERSION, HASHED_FILES, RECORD_HASH, record_digest, sha256_file
 from autoprune.redact import mask_secrets
 
 
@@ -101,7 +102,8 @@ def _card(manifest: dict) -> str:
             lines.append(f"- {label}: {metrics[key]:.4f}{span}")
     if m.get("command"):
         lines += ["", "Made with:", "", f"    {m['command']}", "", f"seed: {m.get('seed', '-')}"]
-    lines += ["", "Load it with `autoprune.load(DIR)` (no pickle; weights checked against the SHA-256 in arch.json)."]
+    lines += ["", "Load it with `autoprune.load(DIR)` (no pickle; arch.json, the weights and the ONNX graph checked against "
+              "the SHA-256s in arch.json)."]
     return "\n".join(lines) + "\n"
 
 
@@ -126,13 +128,22 @@ def export_model(family, model, out: str | Path, *, info: dict | None = None, on
             manifest["command"] = mask_secrets(manifest["command"])
         if onnx:
             manifest.update(_export_onnx(family, model, tmp / "model.onnx"))
+        manifest[FILE_HASHES] = {name: sha256_file(tmp / name) for name in HASHED_FILES if (tmp / name).is_file()}
+        manifest[RECORD_HASH] = record_digest(manifest)
         (tmp / "card.md").write_text(_card(manifest))
         (tmp / "arch.json").write_text(json.dumps(manifest, indent=2))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; an export is as readable as any other output
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _replace_dir(new: Path, out: Path) -> None:
