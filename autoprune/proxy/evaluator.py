@@ -95,9 +95,34 @@ def proxy_score(
 ) -> ProxyResult:
     """Fine-tune ``child`` in place for ``settings.steps`` steps, then track and score it."""
     start = time.perf_counter()
+    summary = finetune_child(family, child, train_sequences=train_sequences, settings=settings, parent=parent,
+                             on_step=on_step, progress=progress)
+    tracker = family.make_tracker(child, settings.hparams)
+    scored = evaluate(tracker, list(val_sequences)[: settings.sequences], progress=progress)
+    return ProxyResult(ao=float(scored.ao), sr50=float(scored.sr50), sr75=float(scored.sr75), loss=summary,
+                       seconds=time.perf_counter() - start, evaluation=scored)
+
+
+def finetune_child(
+    family,
+    child,
+    *,
+    train_sequences: Sequence,
+    settings: ProxySettings,
+    parent=None,
+    on_step: Callable[[int, float], None] | None = None,
+    progress: bool = False,
+    description: str = "proxy fine-tune",
+) -> dict[str, float]:
+    """The one fine-tune every child gets (proxy, validation, studies, benchmarks); in place.
+
+    ``settings`` says how: steps, LR, distillation from ``parent``, weight averaging and
+    BatchNorm recalibration. The child ends in eval mode on ``settings.device``. Returns the
+    loss summary (empty without steps).
+    """
     torch.manual_seed(settings.seed)
     device = settings.device
-    child.to(device)  # tracking below runs where the fine-tune did
+    child.to(device)  # tracking after this runs where the fine-tune did
     trainer = _Distilled(family, parent, settings.distill, device) if (parent is not None and settings.distill > 0) else family
     summary: dict[str, float] = {}
     if settings.steps > 0:
@@ -106,7 +131,7 @@ def proxy_score(
                               workers=loader_workers(device), pin_memory=on_gpu)
         average = WeightAverage(child, settings.ema) if settings.ema > 0 else None
         result = train(trainer, child, batches, steps=settings.steps, lr=settings.lr, progress=progress,
-                       on_step=_with_average(on_step, average), description="proxy fine-tune", device=device, amp=settings.amp)
+                       on_step=_with_average(on_step, average), description=description, device=device, amp=settings.amp)
         summary = result.summary()
         if average is not None:
             average.apply()
@@ -116,10 +141,7 @@ def proxy_score(
                                   seed=CALIBRATION_SEED, workers=0)
         recalibrate_batchnorm(family, child, calibration, settings.bn_batches)
     child.eval()
-    tracker = family.make_tracker(child, settings.hparams)
-    scored = evaluate(tracker, list(val_sequences)[: settings.sequences], progress=progress)
-    return ProxyResult(ao=float(scored.ao), sr50=float(scored.sr50), sr75=float(scored.sr75), loss=summary,
-                       seconds=time.perf_counter() - start, evaluation=scored)
+    return summary
 
 
 def _with_average(on_step, average: WeightAverage | None):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -120,6 +120,7 @@ class Study:
                                 trust_pickle=fam.trust_pickle, progress=self.progress)
         console.print(parent.description, highlight=False)
         model = parent.model.eval()
+        self._parent = model  # the teacher when the children's fine-tune distils
         # The search loads its parent from a file: keep the exact weights beside the results.
         weights = self.spec.out / "parents" / f"{fam.name}.safetensors"
         save_safetensors(model.state_dict(), weights, metadata={**family.weights_metadata(model), "source": parent.source})
@@ -146,12 +147,15 @@ class Study:
     def _score(self, family, child, fname, method, budget, parent_macs, *, floor, note, finetune=True, started) -> Cell:
         from autoprune.cost import tracker_cost
         from autoprune.eval import evaluate
-        from autoprune.train import train
+        from autoprune.proxy import VALIDATION_RECIPE, ProxySettings, finetune_child
 
         label = f"{fname} {method}" + ("" if budget is None else f" {budget * 100:g} %")
         if finetune and self.spec.finetune_steps:
-            train(family, child, self._batches(family, child.arch), steps=self.spec.finetune_steps, lr=None,
-                  progress=self.progress, description=f"fine-tune {label}", device=self.device, amp=self.amp)
+            # the fine-tune full validation gives every child, so cells compare with searches' children
+            settings = replace(ProxySettings(steps=self.spec.finetune_steps, batch_size=self.spec.batch_size, seed=self.spec.seed,
+                                             device=self.device, amp=self.amp), **VALIDATION_RECIPE)
+            finetune_child(family, child, train_sequences=self.train_split, settings=settings, parent=self._parent,
+                           progress=self.progress, description=f"fine-tune {label}")
         child.eval().cpu()
         cost = tracker_cost(family, child)
         latency_ms = _latency_ms(family, child)
