@@ -21,9 +21,14 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.progress import results
     from autoprune.search.study import open_run
     from autoprune.validate import validate_run
+    from autoprune.validate.choose import check_something_to_validate
+    from autoprune.validate.pareto import select_for_validation
 
     device, amp = device_from_args(args) if args.device is not None else (None, None)
-    steps = args.steps if args.steps is not None else open_run(args.run).settings.get("validate_steps", 150)
+    info = open_run(args.run)
+    # before the parent and data are loaded: a run with nothing to validate says so at once
+    check_something_to_validate(args.run, info.study, args.trials, select_for_validation(info.study, args.max))
+    steps = args.steps if args.steps is not None else info.settings.get("validate_steps", 150)
     best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps, workers=args.workers,
                         device=device, amp=amp)
     results.print(f"best child: trial {best}" if best is not None else "no validated child within budget")

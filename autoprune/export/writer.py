@@ -164,7 +164,9 @@ def _replace_dir(new: Path, out: Path) -> None:
 def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None = None, onnx: bool = False,
                  force: bool = False, ctx=None, progress: bool = True) -> Path:
     """Export a search trial (``best`` = highest full-validation AO within budget)."""
+    from autoprune.progress import console
     from autoprune.search.study import open_run
+    from autoprune.validate.choose import check_exportable
     from autoprune.validate.pareto import best_trial, child_dir, validate_trial, validations
 
     info = open_run(run_dir)
@@ -177,6 +179,9 @@ def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None =
         number = int(trial)
         if not 0 <= number < len(study.trials):
             raise ConfigError(f"--trial {number}: the study has trials 0..{len(study.trials) - 1}")
+        warning = check_exportable(study, number, force=force)
+        if warning:
+            console.print(warning, style="yellow", highlight=False)
     weights = child_dir(info.run_dir, number) / "model.safetensors"
     if not weights.is_file():  # not validated yet: fine-tune it the validation way first
         if ctx is None:
