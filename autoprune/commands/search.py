@@ -34,6 +34,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trial-timeout", type=_number, help="fail a trial that runs longer than this many seconds")
     p.add_argument("--proxy-steps", type=non_negative_int, default=30, help="fine-tune steps of the proxy score (default 30)")
     p.add_argument("--proxy-sequences", type=positive_int, default=4, help="validation sequences tracked for the proxy score")
+    p.add_argument("--proxy", default="finetune", choices=("finetune", "oneshot"),
+                   help="how trials are scored: finetune (a short fine-tune each, default) or oneshot (children cut from "
+                        "one supernet fine-tuned once per search, scored without training)")
+    p.add_argument("--supernet-steps", type=positive_int, default=300, help="the one-shot proxy's supernet fine-tune steps (default 300)")
+    p.add_argument("--oneshot-score", default="loss", choices=("loss", "distill", "ao"),
+                   help="one-shot score: held-out loss, distillation error against the parent, or AO (default loss)")
+    p.add_argument("--min-budget-share", type=_number, default=0.3,
+                   help="each trial targets a sampled share of the budget between this and 1, so the Pareto set spans "
+                        "cost (default 0.3; 1: every child fills the budget)")
     p.add_argument("--distill", type=_number, default=0.0, help="weight of matching the parent's outputs in fine-tunes (0: off)")
     p.add_argument("--importance", default="l1", help="unit importance: l1, l2, bn, taylor, random (default l1)")
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="tpe (multivariate), nsga2, random, or uniform (one ratio for all)")
@@ -81,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     settings = SearchSettings(
         tracker=tracker, budget_kind=budget.kind, budget_value=budget.value, preset=preset,
         checkpoint=args.checkpoint, trust_pickle=args.trust_pickle, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
-        proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, study_name=args.study_name,
+        proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, proxy=args.proxy,
+        supernet_steps=args.supernet_steps, oneshot_score=args.oneshot_score, min_share=args.min_budget_share, study_name=args.study_name,
         storage=args.storage, sampler=args.sampler, seed=args.seed, workers=args.workers, backend=args.backend,
         device=device, amp=amp, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
         distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,

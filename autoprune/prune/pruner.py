@@ -5,6 +5,7 @@ projection) and :meth:`Pruner.prune` once per trial.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -62,6 +63,15 @@ class Pruner:
         child = build_with_state(self.family, arch, state, source=f"pruned {self.family.name} child")
         inherit_flags(self.family, self.parent, child)
         return child, arch
+
+    def cutting_from(self, model) -> Pruner:
+        """This pruner cutting children from ``model`` (the parent's architecture, other weights,
+        e.g. a supernet), by this parent's importance order: a knob setting names the same units."""
+        if model.arch != self.arch:
+            raise ValueError("cutting_from needs a model of the parent's architecture")
+        other = copy.copy(self)
+        other.parent = model
+        return other
 
     def project(self, values: Mapping[str, float], budget: float, metric: Callable[[dict], float], *, iterations: int = 30) -> tuple[dict[str, float], float]:
         """Scale every width ratio by one factor so ``metric(child arch)`` lands just under ``budget``.

@@ -11,7 +11,9 @@ def prepare(run) -> object:
 
     info = open_run(run)
     unit = info.settings.get("budget_unit", "M FLOPs (MACs)")
-    set_objective_names(info.study, ["proxy AO", f"per-frame {unit}"])
+    proxy = info.settings.get("proxy", "finetune")
+    score = "proxy AO" if proxy == "finetune" else f"one-shot score ({info.settings.get('oneshot_score', 'loss')})"
+    set_objective_names(info.study, [score, f"per-frame {unit}"])
     return info
 
 

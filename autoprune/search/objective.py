@@ -73,6 +73,7 @@ class Objective:
     trial_timeout: float | None = None
     measure_latency: bool = True
     on_step: Callable[[optuna.trial.Trial, int, float], None] | None = None
+    oneshot: object | None = None  # a OneShotScorer: children cut from a trained supernet instead of fine-tuned
     min_share: float = 1.0  # lowest sampled share of the budget a child is projected to (1.0: always the whole budget)
 
     def sample(self, trial: optuna.trial.Trial) -> dict[str, float]:
@@ -155,19 +156,39 @@ class Objective:
             if self.on_step is not None:
                 self.on_step(trial, n, loss)
 
+        if self.oneshot is not None:
+            score = self._oneshot_score(trial, projected)
+        else:
+            score = self._finetune_score(trial, child, seed, step)
+        trial.set_user_attr("seconds", time.perf_counter() - start)
+        if self.trial_timeout and time.perf_counter() - start > self.trial_timeout:
+            raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s")
+        second = cost["frame_macs"] / 1e6 if self.budget.kind == "mflops" else latency
+        return score, second
+
+    def _finetune_score(self, trial, child, seed: int, step) -> float:
         torch.manual_seed(seed)
         settings = ProxySettings(**{**self.proxy.__dict__, "seed": seed})
         trial.set_user_attr("device", describe(settings.device) + (f", {settings.amp} autocast" if settings.amp else ""))
         result = proxy_score(self.family, child, train_sequences=self.train_sequences, val_sequences=self.val_sequences,
                              settings=settings, parent=self.pruner.parent, on_step=step)
+        trial.set_user_attr("proxy", "finetune")
         trial.set_user_attr("proxy_ao", result.ao)
         trial.set_user_attr("proxy_sr50", result.sr50)
         trial.set_user_attr("loss", result.loss)
-        trial.set_user_attr("seconds", time.perf_counter() - start)
-        if self.trial_timeout and time.perf_counter() - start > self.trial_timeout:
-            raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s")
-        second = cost["frame_macs"] / 1e6 if self.budget.kind == "mflops" else latency
-        return result.ao, second
+        return result.ao
+
+    def _oneshot_score(self, trial, projected) -> float:
+        kind = self.oneshot.settings.score
+        scores = self.oneshot.scores(projected)
+        trial.set_user_attr("device", describe(self.oneshot.device))
+        trial.set_user_attr("proxy", f"oneshot {kind}")
+        trial.set_user_attr("loss", {})
+        for name, value in scores.items():
+            trial.set_user_attr(f"oneshot_{name}", value)
+        if "ao" in scores:
+            trial.set_user_attr("proxy_ao", scores["ao"])
+        return scores[kind]
 
     def _latency(self, child) -> float:
         try:

@@ -18,6 +18,7 @@ from autoprune.device import check_amp, describe, resolve_device, worker_device
 from autoprune.errors import AutoPruneError, ConfigError
 from autoprune.progress import console, progress_bar, results
 from autoprune.proxy import ProxySettings
+from autoprune.proxy.oneshot import ONESHOT_SCORES
 from autoprune.prune import importance as importance_lib
 from autoprune.prune.pruner import Pruner
 from autoprune.prune.space import load_space
@@ -27,6 +28,8 @@ from autoprune.search.objective import Objective, frame_mflops
 from autoprune.search.parent import DEFAULT_PARENT_STEPS, prepare_parent
 from autoprune.search.samplers import SAMPLERS, make_sampler, worker_seed
 from autoprune.search.study import DIRECTIONS, finished, recover_interrupted, storage_for
+
+PROXIES = ("finetune", "oneshot")
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -45,6 +48,9 @@ class SearchSettings:
     timeout: float | None = None
     proxy_steps: int = 30
     proxy_sequences: int = 4
+    proxy: str = "finetune"  # finetune: a short fine-tune per trial; oneshot: children cut from one trained supernet
+    supernet_steps: int = 300  # the one-shot proxy's supernet fine-tune, once per search
+    oneshot_score: str = "loss"  # loss / distill / ao on fixed held-out data (proxy/oneshot.py)
     min_share: float = 0.3  # each trial projects its child to a sampled share of the budget in [min_share, 1]
     study_name: str | None = None
     storage: str | None = None
@@ -103,6 +109,10 @@ def _check_settings(s: SearchSettings) -> None:
         raise ConfigError(f"unknown backend {s.backend!r}; valid: optuna, ray")
     s.device = resolve_device(s.device)
     s.amp = check_amp(s.amp, s.device)
+    if s.proxy not in PROXIES:
+        raise ConfigError(f"unknown proxy {s.proxy!r}; valid: {', '.join(PROXIES)}")
+    if s.oneshot_score not in ONESHOT_SCORES:
+        raise ConfigError(f"unknown one-shot score {s.oneshot_score!r}; valid: {', '.join(ONESHOT_SCORES)}")
     if not 0.0 < s.min_share <= 1.0:
         raise ConfigError(f"--min-budget-share must be in (0, 1], got {s.min_share:g}; e.g. 0.3 (1: every child fills the budget)")
     if s.study_name is not None and (not s.study_name or "/" in s.study_name):
@@ -146,10 +156,48 @@ def make_objective(ctx: Context, *, on_step=None) -> Objective:
     s = ctx.settings
     proxy = ProxySettings(steps=s.proxy_steps, sequences=s.proxy_sequences, distill=s.distill, seed=s.seed,
                           device=ctx.device, amp=s.amp)
+    oneshot = None
+    if s.proxy == "oneshot":  # every worker (and Ray task) reads the supernet the search trained first
+        from autoprune.proxy.oneshot import OneShotScorer, OneShotSettings, load_supernet
+
+        supernet = load_supernet(ctx.parent.model, supernet_file(s.run_dir))
+        oneshot = OneShotScorer(ctx.family, ctx.pruner, supernet, train_sequences=ctx.train_sequences,
+                                val_sequences=ctx.val_sequences, device=ctx.device,
+                                settings=OneShotSettings(score=s.oneshot_score, sequences=s.proxy_sequences))
     return Objective(family=ctx.family, pruner=ctx.pruner, budget=s.budget, metric=ctx.metric,
                      train_sequences=ctx.train_sequences, val_sequences=ctx.val_sequences, proxy=proxy,
                      sampler_name=s.sampler, seed=s.seed, trial_timeout=s.trial_timeout, on_step=on_step,
-                     min_share=s.min_share)
+                     min_share=s.min_share, oneshot=oneshot)
+
+
+def supernet_file(run_dir: Path) -> Path:
+    return Path(run_dir) / "supernet" / "model.safetensors"
+
+
+def prepare_supernet(ctx: Context, *, progress: bool = True) -> Path:
+    """Train the one-shot proxy's supernet once per run (a resumed run reuses the file)."""
+    from autoprune.proxy.oneshot import SupernetSettings, save_supernet, train_supernet
+
+    s = ctx.settings
+    path = supernet_file(s.run_dir)
+    if path.is_file():
+        console.print(f"supernet: reusing {path}", highlight=False)
+        return path
+    import numpy as np
+
+    def draw(rng: np.random.Generator) -> dict:  # a child the search may visit: random knobs at a share of the budget
+        share = float(rng.uniform(s.min_share, 1.0))
+        return ctx.pruner.project(ctx.pruner.space.random(rng), share * s.budget.value, ctx.metric)[0]
+
+    console.print(f"supernet: fine-tuning the parent {s.supernet_steps} steps as a supernet over the search space", highlight=False)
+    supernet, summary = train_supernet(ctx.family, ctx.pruner, ctx.train_sequences, draw_child=draw, device=ctx.device,
+                                       settings=SupernetSettings(steps=s.supernet_steps, seed=s.seed), progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_supernet(ctx.family, supernet.cpu(), path)  # written atomically: a worker never reads half a file
+    from autoprune.checkpoint import atomic_write
+
+    atomic_write(path.parent / "summary.json", lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2)))
+    return path
 
 
 def open_study(s: SearchSettings, *, heartbeat: bool = True, worker: int | None = None,
@@ -218,7 +266,7 @@ def optimize(ctx: Context, study: optuna.Study, *, progress: bool = True, on_ste
             shown = now
             last = study.trials[-1]
             if last.values:
-                bar.update(info=f"trial {last.number}: proxy AO {last.values[0]:.3f} at {last.values[1]:.1f} {s.budget.unit}")
+                bar.update(info=f"trial {last.number}: proxy {last.values[0]:.3f} at {last.values[1]:.1f} {s.budget.unit}")
             problem = _too_many_failures(study)
             if problem:
                 raise AutoPruneError(problem)
@@ -241,6 +289,8 @@ def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = No
     console.print(ctx.parent_note, highlight=False)
     study = open_study(s, worker=0)
     _write_run_meta(s, ctx)
+    if s.proxy == "oneshot":
+        prepare_supernet(ctx, progress=progress)
     console.print(f"study [bold]{s.name}[/] in {s.run_dir} — parent {ctx.parent_cost:.1f}, budget {s.budget.value:g} "
                   f"{s.budget.unit}, {finished(study)}/{s.trials} trials done", highlight=False)
     if s.backend == "ray":

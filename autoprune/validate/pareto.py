@@ -208,8 +208,8 @@ def plot_pareto(study: optuna.Study, path: Path, *, unit: str, budget: float) ->
     front = pareto(study)
     valid = validations(study)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    ax.scatter([t.values[1] for t in done], [t.values[0] for t in done], s=14, c="0.7", label="trials (proxy AO)")
-    ax.plot([t.values[1] for t in front], [t.values[0] for t in front], "o-", c="tab:blue", label="Pareto set (proxy AO)")
+    ax.scatter([t.values[1] for t in done], [t.values[0] for t in done], s=14, c="0.7", label="trials (proxy score)")
+    ax.plot([t.values[1] for t in front], [t.values[0] for t in front], "o-", c="tab:blue", label="Pareto set (proxy score)")
     full = [(t.values[1], valid[t.number]["full_ao"]) for t in front if t.number in valid]
     if full:
         ax.scatter(*zip(*full), marker="*", s=120, c="tab:red", zorder=3, label="full-validation AO")
