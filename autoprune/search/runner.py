@@ -5,6 +5,7 @@ import json
 import multiprocessing as mp
 import shlex
 import sys
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,8 @@ from autoprune.search.study import DIRECTIONS, finished, recover_interrupted, st
 
 PROXIES = ("finetune", "oneshot")
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+# ERROR: a failed trial's traceback is kept in its fail_traceback attribute, not printed by every worker
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 @dataclass
@@ -270,6 +272,18 @@ def optimize(ctx: Context, study: optuna.Study, *, progress: bool = True, on_ste
             problem = _too_many_failures(study)
             if problem:
                 raise AutoPruneError(problem)
+        if progress:  # other workers' last trials are still running: show them land, not a bar one short
+            _wait_for_running(study, bar, shown, target)
+
+
+def _wait_for_running(study: optuna.Study, bar, shown: int, target: int, poll_s: float = 1.0) -> None:
+    running = (optuna.trial.TrialState.RUNNING,)
+    while finished(study) < target and study.get_trials(deepcopy=False, states=running):
+        time.sleep(poll_s)
+        recover_interrupted(study)  # a worker that died meanwhile must not keep this one waiting
+        now = min(finished(study), target)
+        bar.advance(now - shown)
+        shown = now
 
 
 def _worker(settings: SearchSettings, index: int = 0, start: int | None = None) -> None:
