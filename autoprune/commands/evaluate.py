@@ -59,13 +59,13 @@ def make_tracker(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from autoprune import data
+    from autoprune.data.verify import checked_split
     from autoprune.eval import evaluate
 
     torch.set_num_threads(args.threads)
     device_from_args(args)  # a bad --device is one line before any work, baselines included
     tracker, name = make_tracker(args)
-    sequences = data.open_split(data_root(args.data), args.split)[: args.max_sequences]
+    sequences = checked_split(data_root(args.data), args.split, limit=args.max_sequences)  # before any frame is tracked
     result = evaluate(tracker, sequences, out_dir=args.out, tracker_name=name)
     if args.json:
         scores = {k: getattr(result, k) for k in ("ao", "sr50", "sr75", "auc", "precision", "norm_precision", "fps")}

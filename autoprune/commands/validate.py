@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autoprune.data import builtin_root
+    from autoprune.data.verify import check_splits
     from autoprune.progress import results
     from autoprune.search.study import open_run
     from autoprune.validate import validate_run
@@ -29,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     # before the parent and data are loaded: a run with nothing to validate says so at once
     check_something_to_validate(args.run, info.study, args.trials, select_for_validation(info.study, args.max))
     steps = args.steps if args.steps is not None else info.settings.get("validate_steps", 150)
+    check_splits(info.settings.get("data") or builtin_root(), ("train", "val"))  # fine-tune and val data, checked first
     best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps, workers=args.workers,
                         device=device, amp=amp)
     results.print(f"best child: trial {best}" if best is not None else "no validated child within budget")

@@ -238,9 +238,9 @@ def image_size(path: Path | str) -> tuple[int, int]:
             size = im.size
         truncated = _jpeg_truncated(Path(path))
     except FileNotFoundError:
-        raise DataError(f"image {path}: no such file") from None
+        raise DataError(f"image {path}: no such file; restore it or remove its sequence") from None
     except (UnidentifiedImageError, OSError, ValueError):
-        raise DataError(f"image {path}: unreadable or not an image file") from None
+        raise DataError(f"image {path}: unreadable or not an image file; re-copy or re-extract it, or remove its sequence") from None
     if truncated:
         raise DataError(f"image {path}: truncated JPEG (no end marker); re-copy or re-extract the file")
     return size
