@@ -26,7 +26,7 @@ def run_dir(tmp_path_factory) -> Path:
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("search")
     s = SearchSettings(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=2, proxy_steps=2,
-                       proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, runs_dir=str(tmp / "runs"),
+                       proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, validate_sequences=4, runs_dir=str(tmp / "runs"),
                        command="autoprune search (test)")
     return Path(search(s, progress=False)["run_dir"])
 

@@ -15,7 +15,7 @@ from autoprune.search.study import feasible, finished, open_run
 
 def settings(tmp_path: Path, **kw) -> SearchSettings:
     base = dict(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=3, proxy_steps=2,
-                proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, runs_dir=str(tmp_path / "runs"),
+                proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, validate_sequences=4, runs_dir=str(tmp_path / "runs"),
                 seed=0, command="autoprune search (test)")
     base.update(kw)
     return SearchSettings(**base)
@@ -41,6 +41,9 @@ def test_search_validates_exports_and_resumes(tmp_path):
     export = Path(summary["export"])
     manifest = json.loads((export / "arch.json").read_text())
     assert manifest["cost"]["frame_macs"] <= 25e6 and "full_ao" in manifest["metrics"]
+    from autoprune.validate.pareto import validations
+
+    assert {v["sequences"] for v in validations(study).values()} == {4}  # --validate-sequences 4
     low, high = manifest["metrics"]["full_ao_ci"]
     assert low <= manifest["metrics"]["full_ao"] <= high
     assert "95 % CI" in (export / "card.md").read_text()

@@ -70,6 +70,7 @@ class SearchSettings:
     parent_steps: int = DEFAULT_PARENT_STEPS
     validate_steps: int | None = None  # None: the family's default
     validate_max: int = 3  # 0: skip validation (and export)
+    validate_sequences: int | None = None  # full validation tracks the first N val sequences (None: all)
     export: bool = True
     ray_address: str | None = None
     command: str = field(default_factory=lambda: "autoprune " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

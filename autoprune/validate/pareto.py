@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -14,7 +15,7 @@ from autoprune.cost.latency import num_threads
 from autoprune.device import describe
 from autoprune.errors import ConfigError
 from autoprune.progress import console, results
-from autoprune.proxy import ProxySettings, proxy_score
+from autoprune.proxy import VALIDATION_RECIPE, ProxySettings, proxy_score
 from autoprune.search.study import feasible, open_run, pareto
 
 VALIDATION_KEY = "validation"  # study user attr "validation:<trial>": {full_ao, full_sr50, full_sr75, ...}
@@ -58,14 +59,17 @@ def validate_trial(ctx, study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     child, arch = ctx.pruner.prune(knobs)
     if json.loads(trial.user_attrs["arch"]) != arch:
         raise ConfigError(f"trial {trial.number}: rebuilding gives another architecture; was the parent changed?")
-    settings = ProxySettings(steps=steps, sequences=len(ctx.val_sequences), distill=ctx.settings.distill,
-                             seed=int(trial.user_attrs.get("seed", 0)), device=ctx.device, amp=ctx.settings.amp)
-    scored = proxy_score(ctx.family, child, train_sequences=ctx.train_sequences, val_sequences=ctx.val_sequences,
+    # The validation recipe (the measured most seed-stable fine-tune); a --distill of the search's own wins.
+    recipe = {**VALIDATION_RECIPE, **({"distill": ctx.settings.distill} if ctx.settings.distill > 0 else {})}
+    val = ctx.val_sequences[: ctx.settings.validate_sequences]
+    settings = replace(ProxySettings(steps=steps, sequences=len(val), seed=int(trial.user_attrs.get("seed", 0)),
+                                     device=ctx.device, amp=ctx.settings.amp), **recipe)
+    scored = proxy_score(ctx.family, child, train_sequences=ctx.train_sequences, val_sequences=val,
                          settings=settings, parent=ctx.pruner.parent, progress=progress)
     out = child_dir(ctx.settings.run_dir, trial.number)
     save_safetensors(child.state_dict(), out / "model.safetensors", metadata=ctx.family.weights_metadata(child))
     result = {"full_ao": scored.ao, "full_ao_ci": scored.ao_ci, "full_sr50": scored.sr50, "full_sr75": scored.sr75, "steps": steps,
-              "sequences": len(ctx.val_sequences), "weights": str(out / "model.safetensors"), "device": describe(ctx.device)}
+              "sequences": len(val), "weights": str(out / "model.safetensors"), "device": describe(ctx.device)}
     _record(study, trial.number, result)
     return result
 
