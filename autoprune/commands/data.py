@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autoprune import data
+    from autoprune.outputs import check_writable
 
     if args.data_command == "synth":
         out = Path(args.out)
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.force:
                 raise ConfigError(f"--out {out} exists and is not empty; choose a new directory or pass --force")
             shutil.rmtree(out)
+        check_writable(out, "--out")
         train = data.synth.DEFAULT_TRAIN if args.train is None else args.train
         val = data.synth.DEFAULT_VAL if args.val is None else args.val
         test = data.synth.DEFAULT_TEST if args.test is None else args.test

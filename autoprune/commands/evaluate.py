@@ -60,10 +60,13 @@ def make_tracker(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from autoprune.data.verify import checked_split
+    from autoprune.outputs import check_writable
     from autoprune.eval import evaluate
 
     torch.set_num_threads(args.threads)
     device_from_args(args)  # a bad --device is one line before any work, baselines included
+    if args.out:
+        check_writable(args.out, "--out")
     tracker, name = make_tracker(args)
     sequences = checked_split(data_root(args.data), args.split, limit=args.max_sequences)  # before any frame is tracked
     result = evaluate(tracker, sequences, out_dir=args.out, tracker_name=name)

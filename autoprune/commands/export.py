@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,11 +16,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoprune.errors import ConfigError
     from autoprune.export import export_trial
+    from autoprune.outputs import check_writable
+    from autoprune.search.study import open_run
     from autoprune.progress import results
 
     trial = args.trial
     if trial != "best" and not trial.isdigit():
         raise ConfigError(f"--trial {trial!r}: expected 'best' or a trial number")
+    # before any fine-tune an unvalidated trial needs: an unwritable --out is one line at once
+    check_writable(args.out or Path(open_run(args.run).run_dir) / "export", "--out")
     out = export_trial(args.run, trial=trial, out=args.out, onnx=args.onnx, force=args.force)
     results.print(f"exported to [bold]{out}[/] (arch.json, model.safetensors, card.md{', model.onnx' if args.onnx else ''})")
     return 0

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.data.pairs import pair_loader
     from autoprune.errors import ConfigError, ExportError
     from autoprune.export import export_model
+    from autoprune.outputs import check_writable
     from autoprune.progress import results
     from autoprune.prune.methods import prune_gates, prune_uniform
     from autoprune.train import train
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--budget-mflops must be positive, got {args.budget_mflops:g}")
     if Path(args.out).exists() and not args.force:
         raise ExportError(f"{args.out} exists; choose another --out or pass --force to replace it")
+    check_writable(Path(args.out).parent, "--out")  # the export is built beside --out, then renamed
     device, amp = device_from_args(args)
     torch.manual_seed(args.seed)
     family, parent = model_from_args(args)

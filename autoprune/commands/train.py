@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoprune.data.pairs import pair_loader
     from autoprune.data.verify import checked_split
+    from autoprune.outputs import check_writable
     from autoprune.device import loader_workers
     from autoprune.models import preset_of
     from autoprune.train import train
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     family, model = model_from_args(args, random_reason=scratch, default_tracker="siamrpn")
     preset = Path(args.weights).name if args.weights else (args.preset or preset_of(family, model.arch) or "model")
     out = Path(args.out or f"runs/train/{family.name}-{preset}")
+    check_writable(out, "--out")
     sequences = checked_split(data_root(args.data), args.split)  # every image and box, before any step
     workers = args.workers if args.workers is not None else loader_workers(device)
     batches = pair_loader(sequences, family.crop_spec(model.arch), batch_size=args.batch_size, seed=args.seed, workers=workers,

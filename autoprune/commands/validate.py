@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from autoprune.data import builtin_root
     from autoprune.data.verify import check_splits
+    from autoprune.outputs import check_writable
     from autoprune.progress import results
     from autoprune.search.study import open_run
     from autoprune.validate import validate_run
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     device, amp = device_from_args(args) if args.device is not None else (None, None)
     info = open_run(args.run)
+    check_writable(info.run_dir, "the run folder")  # validated children and pareto.png are written there
     # before the parent and data are loaded: a run with nothing to validate says so at once
     check_something_to_validate(args.run, info.study, args.trials, select_for_validation(info.study, args.max))
     steps = args.steps if args.steps is not None else info.settings.get("validate_steps", 150)
