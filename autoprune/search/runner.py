@@ -328,15 +328,23 @@ def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = No
     summary = {"run_dir": str(s.run_dir), "best_trial": None}
     if s.validate_max <= 0:
         return summary
+    from autoprune.search.finish import already_exported, finishing_alone
+    from autoprune.search.study import open_run
     from autoprune.validate import validate_run
+    from autoprune.validate.pareto import validations
 
-    best = validate_run(s.run_dir, max_children=s.validate_max, steps=s.validate_steps, ctx=ctx, progress=progress,
-                        workers=s.workers if s.backend == "optuna" else 1)
-    summary["best_trial"] = best
-    if s.export and best is not None:
-        from autoprune.export import export_trial
+    with finishing_alone(s.run_dir):  # searches sharing this study validate and export once between them
+        best = validate_run(s.run_dir, max_children=s.validate_max, steps=s.validate_steps, ctx=ctx, progress=progress,
+                            workers=s.workers if s.backend == "optuna" else 1, reuse=True)
+        summary["best_trial"] = best
+        if s.export and best is not None:
+            from autoprune.export import export_trial
 
-        out = export_trial(s.run_dir, trial="best", force=True, ctx=ctx)
-        summary["export"] = str(out)
-        results.print(f"exported the best child (trial {best}) to [bold]{out}[/]")
+            out = s.run_dir / "export" / "best"
+            if already_exported(out, best, validations(open_run(s.run_dir).study).get(best, {})):
+                results.print(f"the best child (trial {best}) is already exported to [bold]{out}[/]")
+            else:
+                out = export_trial(s.run_dir, trial="best", force=True, ctx=ctx)
+                results.print(f"exported the best child (trial {best}) to [bold]{out}[/]")
+            summary["export"] = str(out)
     return summary

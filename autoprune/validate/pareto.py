@@ -112,11 +112,13 @@ def _with_device(settings, device: str | None, amp: str | None = None):
 
 def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int | None = 3, steps: int = 150,
                  ctx=None, progress: bool = True, workers: int = 1, device: str | None = None,
-                 amp: str | None = None) -> int | None:
+                 amp: str | None = None, reuse: bool = False) -> int | None:
     """Validate the Pareto set (or the given trial numbers); print the table, write pareto.png.
 
     With ``workers`` > 1 the children are shared among that many processes (this one included).
     ``device``: where to fine-tune and track (default: the run's --device, or ``ctx``'s).
+    ``reuse``: keep a chosen trial's recorded validation made with the same ``steps`` (another
+    search on this study did it) instead of repeating it.
     """
     info = open_run(run_dir)
     study = info.study
@@ -129,6 +131,12 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
     for t in chosen:
         if t.state != optuna.trial.TrialState.COMPLETE:
             raise ConfigError(f"trial {t.number} is {t.state.name.lower()}, not complete; choose a completed trial")
+    earlier = validations(study) if reuse else {}
+    kept = [t for t in chosen if earlier.get(t.number, {}).get("steps") == steps]
+    if kept:
+        console.print(f"trials {', '.join(str(t.number) for t in kept)}: already validated ({steps} steps), kept",
+                      highlight=False)
+    chosen = [t for t in chosen if t.number not in {k.number for k in kept}]
     for t in chosen:  # earlier results of these trials make way, so "recorded" below means "done by this call"
         study.set_user_attr(f"{VALIDATION_KEY}:{t.number}", None)
     helpers = _start_helpers(info.run_dir, [t.number for t in chosen], steps, workers, device, amp)
