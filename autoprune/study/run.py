@@ -223,6 +223,7 @@ class Study:
                 seed=self.spec.seed, runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
                 study_name=f"{fam.name}-{method}-{budget * 100:g}pct", command=f"autoprune study run {self.spec.source}",
                 device=self.device, amp=self.amp,
+                min_share=0.9,  # a cell compares methods at its budget: every trial's child within 10 % of it
             )
             ctx = build_context(base, progress=False)
             floor = ctx.smallest_cost * 1e6 > budget * parent_macs
