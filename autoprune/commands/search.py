@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from autoprune.commands._common import add_device_options, device_from_args, non_negative_int, positive_int
 from autoprune.search.samplers import SAMPLERS
@@ -80,6 +81,9 @@ def _family_and_preset(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autoprune.data import builtin_root
+    from autoprune.data.verify import check_splits
+    from autoprune.outputs import check_writable
     from autoprune.search.budget import parse_budget
     from autoprune.search.paths import make_paths_absolute
     from autoprune.search.runner import SearchSettings, search
@@ -98,5 +102,10 @@ def run(args: argparse.Namespace) -> int:
         validate_max=args.validate_max, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,
     )
     make_paths_absolute(settings)  # run.json records where things are, whatever the next command's directory
+    # every image and box the trials will read, and every place it writes, before any trial or file
+    check_writable(settings.runs_dir, "--runs-dir")
+    if settings.storage and settings.storage.startswith("journal:"):
+        check_writable(Path(settings.storage[len("journal:"):]).parent, "--storage")
+    check_splits(settings.data or builtin_root(), ("train", "val"))
     search(settings)
     return 0
