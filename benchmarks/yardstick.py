@@ -38,6 +38,8 @@ RECIPES = {
     "ema": {"ema": 0.98},
     "bn-recal": {"bn_batches": 20},
     "distill+ema+bn": {"distill": 1.0, "ema": 0.98, "bn_batches": 20},
+    "distill+bn": {"distill": 1.0, "bn_batches": 20},
+    "distill, 2x steps": {"distill": 1.0, "steps": 300},
 }
 
 
@@ -80,7 +82,9 @@ def _setup(name: str, preset: str, quick: bool):
     train, val = open_split(root, "train"), open_split(root, "val")
     if quick:
         val = val[:2]
-    parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=root, builtin=True, progress=False).model
+    prepared = prepare_parent(family, preset=preset, checkpoint=None, data_root=root, builtin=True, progress=False)
+    parent = prepared.model
+    parent.description = prepared.description  # which weights the numbers are of, for the notes
     return family, parent, train, val
 
 
@@ -159,10 +163,12 @@ def finetune_stability(quick: bool, device: str = "cpu") -> dict:
             "rows": rows, "columns": ["recipe", "mean AO", "seed sd", "min", "max", "resolvable paired diff"],
             "recipes": per_recipe, "steps": steps, "sequences": len(val), "most_stable": best,
             "notes": [f"Child: uniform L1 pruning of the shipped parent to {CHILD_SHARE:.0%} of its per-frame MACs; "
-                      f"every recipe fine-tunes it {steps} steps (batch 8) and tracks all {len(val)} val sequences.",
+                      f"every recipe fine-tunes it {steps} steps (batch 8; a recipe's own 'steps' wins) and tracks all "
+                      f"{len(val)} val sequences.",
                       "Resolvable paired diff: for each pair of seeds, |relative AO difference| + the half-width of its "
                       "paired 95 % bootstrap interval; the worst pair. Two models closer than this cannot be told apart.",
-                      f"Most stable by that measure: {best}."]}
+                      f"Most stable by that measure: {best}.",
+                      f"Weights: {parent.description}"]}
 
 
 def yardstick(quick: bool, device: str = "cpu") -> dict:
@@ -197,7 +203,7 @@ def yardstick(quick: bool, device: str = "cpu") -> dict:
                      "MIL SR0.5": 100 * ref["mil"]["sr50"], "static AO": cis["static"].format(),
                      "child AO per seed": " / ".join(f"{100 * r['ao']:.1f}" for r in runs),
                      "CI half-width / parent AO": f"{half / parent_ao:.1%}", "resolvable paired diff": f"{resolvable:.1%}"})
-        detail[name] = {"preset": preset, "sequences": len(val), "steps": steps, "recipe": recipe,
+        detail[name] = {"preset": preset, "weights": parent.description, "sequences": len(val), "steps": steps, "recipe": recipe,
                         "parent": {**cis["parent"].as_dict(), "sr50": ref["parent"]["sr50"]},
                         "mil": {**cis["mil"].as_dict(), "sr50": ref["mil"]["sr50"]},
                         "static": {**cis["static"].as_dict(), "sr50": ref["static"]["sr50"]},

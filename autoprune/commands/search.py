@@ -64,6 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fine-tune steps for each validated child (default: the family's: siamrpn 150, ostrack 600, stark 1000)")
     p.add_argument("--validate-max", type=non_negative_int, default=3,
                    help="validate at most this many Pareto children (best proxy first); 0: search only, no validation or export")
+    p.add_argument("--validate-sequences", type=positive_int, default=None,
+                   help="full validation tracks the first N val sequences (default: all of them)")
     p.add_argument("--no-export", action="store_true", help="do not export the best child")
 
 
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         storage=args.storage, sampler=args.sampler, seed=args.seed, workers=args.workers, backend=args.backend,
         device=device, amp=amp, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
         distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,
-        validate_max=args.validate_max, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,
+        validate_max=args.validate_max, validate_sequences=args.validate_sequences, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,
     )
     make_paths_absolute(settings)  # run.json records where things are, whatever the next command's directory
     # every image and box the trials will read, and every place it writes, before any trial or file
