@@ -1,51 +1,37 @@
 """Commands that would do nothing, or the wrong thing, say so in one line and exit 2."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+
+from tests.conftest import one_error_line, run_cli
 
 TINY = ["--tracker", "siamrpn", "--preset", "tiny", "--budget-mflops", "25", "--proxy-steps", "2", "--proxy-sequences", "1",
         "--parent-steps", "4", "--workers", "1", "--sampler", "random"]
-
-
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autoprune.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
-
-
-def _one_error(done: subprocess.CompletedProcess) -> str:
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
 def failed_run(tmp_path_factory):
     """A real search whose every trial failed (each passes its 1 ms --trial-timeout)."""
     root = tmp_path_factory.mktemp("failed")
-    done = _cli(root, "search", *TINY, "--trials", "1", "--trial-timeout", "0.001")
-    assert "most trials failed" in _one_error(done)
+    done = run_cli(root, "search", *TINY, "--trials", "1", "--trial-timeout", "0.001")
+    assert "most trials failed" in one_error_line(done)
     return root, root / "runs" / "siamrpn-25m"
 
 
 def test_validate_with_no_completed_trial_fails(failed_run):
     root, run = failed_run
-    line = _one_error(_cli(root, "validate", str(run)))
+    line = one_error_line(run_cli(root, "validate", str(run)))
     assert "nothing to validate" in line and "3 failed" in line
 
 
 def test_validate_of_a_trial_the_study_lacks_fails(failed_run):
     root, run = failed_run
-    assert "--trials 7" in _one_error(_cli(root, "validate", str(run), "--trials", "7"))
+    assert "--trials 7" in one_error_line(run_cli(root, "validate", str(run), "--trials", "7"))
 
 
 def test_export_of_a_failed_trial_fails(failed_run):
     # (with --force it is validated and exported after a warning: minutes of work, not run here)
     root, run = failed_run
-    line = _one_error(_cli(root, "export", str(run), "--trial", "0"))
+    line = one_error_line(run_cli(root, "export", str(run), "--trial", "0"))
     assert "trial 0 is failed (TrialTimeout" in line and "--force" in line
     assert not (run / "export").exists()

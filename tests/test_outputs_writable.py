@@ -3,24 +3,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import one_error_line, run_cli
+
 SEARCH = ["search", "--tracker", "siamrpn", "--preset", "tiny", "--budget-mflops", "25", "--trials", "1",
           "--proxy-steps", "1", "--proxy-sequences", "1", "--parent-steps", "4", "--workers", "1", "--validate-max", "0"]
-
-
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autoprune.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
-
-
-def _one_error(done: subprocess.CompletedProcess) -> str:
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +31,14 @@ def read_only(tmp_path_factory):
 def test_search_into_a_regular_file_is_one_line(tmp_path):
     runs = tmp_path / "runs"
     runs.write_text("not a folder")
-    line = _one_error(_cli(tmp_path, *SEARCH, "--runs-dir", str(runs)))
+    line = one_error_line(run_cli(tmp_path, *SEARCH, "--runs-dir", str(runs)))
     assert "--runs-dir" in line and "is a file, not a folder" in line
     assert runs.read_text() == "not a folder"
 
 
 def test_search_on_a_read_only_file_system_is_one_line(tmp_path, read_only):
     folder, why = read_only
-    line = _one_error(_cli(tmp_path, *SEARCH, "--runs-dir", str(folder / "runs")))
+    line = one_error_line(run_cli(tmp_path, *SEARCH, "--runs-dir", str(folder / "runs")))
     assert "--runs-dir" in line and why in line
     assert list(folder.iterdir()) == []
 
@@ -61,13 +50,13 @@ def test_search_on_a_read_only_file_system_is_one_line(tmp_path, read_only):
 ], ids=["train", "evaluate", "data-synth"])
 def test_other_commands_check_their_out(tmp_path, read_only, command):
     folder, why = read_only
-    line = _one_error(_cli(tmp_path, *[part.format(ro=folder) for part in command]))
+    line = one_error_line(run_cli(tmp_path, *[part.format(ro=folder) for part in command]))
     assert "--out" in line and why in line
 
 
 def test_export_to_a_read_only_out_is_one_line_before_any_work(tmp_path, read_only):
     folder, why = read_only
-    assert _cli(tmp_path, *SEARCH).returncode == 0
-    line = _one_error(_cli(tmp_path, "export", "runs/siamrpn-25m", "--trial", "0", "--out", str(folder / "child")))
+    assert run_cli(tmp_path, *SEARCH).returncode == 0
+    line = one_error_line(run_cli(tmp_path, "export", "runs/siamrpn-25m", "--trial", "0", "--out", str(folder / "child")))
     assert "--out" in line and why in line
     assert not (tmp_path / "runs" / "siamrpn-25m" / "children").exists()  # no validation fine-tune ran

@@ -23,6 +23,7 @@ from autoprune.errors import AutoPruneError
 from autoprune.search.objective import fail_reason
 from autoprune.search.runner import SearchSettings, build_context, open_study, optimize
 from autoprune.search.study import REQUEUED_KEY, WORKER_KEY, finished
+from tests.conftest import tiny_search_settings
 
 State = optuna.trial.TrialState
 TINY_SEARCH = ["--tracker", "siamrpn", "--preset", "tiny", "--budget-mflops", "25", "--proxy-steps", "1",
@@ -31,11 +32,7 @@ TINY_SEARCH = ["--tracker", "siamrpn", "--preset", "tiny", "--budget-mflops", "2
 
 
 def settings(tmp_path: Path, **kw) -> SearchSettings:
-    base = dict(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=3, proxy_steps=1,
-                proxy_sequences=1, parent_steps=4, validate_max=0, runs_dir=str(tmp_path / "runs"), sampler="random",
-                command="test")
-    base.update(kw)
-    return SearchSettings(**base)
+    return tiny_search_settings(tmp_path, **{"sampler": "random", "command": "test", **kw})
 
 
 @pytest.fixture(autouse=True)

@@ -11,16 +11,13 @@ import torch
 from autoprune.search.runner import SearchSettings, search
 from autoprune.search.samplers import worker_seed
 from autoprune.search.study import finished, open_run, pareto
+from tests.conftest import tiny_search_settings
 
 DONE = (optuna.trial.TrialState.COMPLETE,)
 
 
 def settings(tmp_path: Path, **kw) -> SearchSettings:
-    base = dict(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=4, proxy_steps=1,
-                proxy_sequences=1, parent_steps=4, validate_max=0, runs_dir=str(tmp_path / "runs"), seed=0,
-                command="autoprune search (test)")
-    base.update(kw)
-    return SearchSettings(**base)
+    return tiny_search_settings(tmp_path, **{"trials": 4, "seed": 0, **kw})
 
 
 @pytest.fixture(autouse=True)
