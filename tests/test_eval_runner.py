@@ -168,11 +168,12 @@ def test_opencv_baseline_tracks_a_few_frames(val_sequences):
     assert available_kinds(), "the installed OpenCV build should provide at least one classical tracker"
     tracker = OpenCVTracker("MIL")
     assert tracker.kind in available_kinds()
+    # All 12 frames: MIL samples at random (no seed reaches it); over 5 frames of this slow drift it
+    # scored below the static box in some runs, over 12 it scored AO 0.25-0.54 in 12 runs (static 0.15).
     seq = val_sequences[0]
-    short = Sequence(seq.name, seq.frames[:6], seq.boxes[:6], cover=seq.cover[:6], meta=seq.meta)
-    result = evaluate(tracker, [short], progress=False)
-    static = evaluate(StaticBoxTracker(), [short], progress=False)
-    assert result.frames == 5 and result.ao > static.ao
+    result = evaluate(tracker, [seq], progress=False)
+    static = evaluate(StaticBoxTracker(), [seq], progress=False)
+    assert result.frames == 11 and result.ao > static.ao
     assert result.tracker_name == tracker.name
 
 
