@@ -22,7 +22,7 @@ from autoprune.data.sequence import Sequence
 from autoprune.errors import AutoPruneError, ConfigError, DataError
 from autoprune.eval.metrics import FrameScores, Metrics, score_frames, scoring_mask, sequence_metrics, split_metrics
 from autoprune.eval.results import BOX_DECIMALS, write_sequence_results
-from autoprune.eval.uncertainty import Interval, PairedDifference, ao_interval, paired_difference
+from autoprune.eval.uncertainty import Interval, PairedDifference, ao_interval, paired_difference, span_text
 from autoprune.progress import progress_bar
 from trackers.base import Tracker
 
@@ -110,7 +110,7 @@ class EvalResult:
             table.add_row(label, _pct(m.ao), ci, *pct, _num(m.fps, 1 if m.fps < 100 else 0), str(m.frames), style=style)
 
         ci = self.ao_interval()
-        span = "-" if not np.isfinite(ci.low) else f"{100 * ci.low:.1f}-{100 * ci.high:.1f}"
+        span = span_text([ci.low, ci.high], scale=100, digits=1)
         row(self.tracker_name if not per_sequence else "all", self.overall, span, style="bold" if per_sequence else None)
         if per_sequence:
             for name, m in self.sequences.items():

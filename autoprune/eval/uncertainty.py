@@ -123,3 +123,10 @@ def paired_difference(a_sums: Sequence[float], b_sums: Sequence[float], counts: 
         rel = (ao_a - ao_b) / ao_b if ao_b else float("nan")
     return PairedDifference(ao_a, ao_b, _interval(ao_a - ao_b, sa - sb, level), _interval(rel, rel_samples, level), len(counts))
 
+
+def span_text(ci, *, scale: float = 1.0, digits: int = 3) -> str:
+    """``"0.182-0.256"`` for a ``[low, high]`` interval; ``"-"`` when there is none or it is not finite
+    (older records, nothing tracked)."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or not all(isinstance(x, (int, float)) and np.isfinite(x) for x in ci):
+        return "-"
+    return f"{scale * ci[0]:.{digits}f}-{scale * ci[1]:.{digits}f}"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -16,6 +15,7 @@ import torch
 from autoprune.checkpoint import save_safetensors
 from autoprune.device import model_device
 from autoprune.errors import ConfigError, ExportError
+from autoprune.eval.uncertainty import span_text
 from autoprune.export.loader import FILE_HASHES, FORMAT_VERSION, HASHED_FILES, RECORD_HASH, record_digest, sha256_file
 from autoprune.redact import mask_secrets
 
@@ -98,17 +98,14 @@ def _card(manifest: dict) -> str:
     for key, label in (("full_ao", "full-validation AO"), ("full_sr50", "SR0.50"), ("full_sr75", "SR0.75"), ("proxy_ao", "proxy AO")):
         if metrics.get(key) is not None:
             ci = metrics.get(f"{key}_ci")
-            span = f" (95 % CI {ci[0]:.4f}-{ci[1]:.4f}, bootstrap over sequences)" if _finite_pair(ci) else ""
+            text = span_text(ci, digits=4)
+            span = f" (95 % CI {text}, bootstrap over sequences)" if text != "-" else ""
             lines.append(f"- {label}: {metrics[key]:.4f}{span}")
     if m.get("command"):
         lines += ["", "Made with:", "", f"    {m['command']}", "", f"seed: {m.get('seed', '-')}"]
     lines += ["", "Load it with `autoprune.load(DIR)` (no pickle; arch.json, the weights and the ONNX graph checked against "
               "the SHA-256s in arch.json)."]
     return "\n".join(lines) + "\n"
-
-
-def _finite_pair(ci) -> bool:
-    return isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) and math.isfinite(x) for x in ci)
 
 
 def export_model(family, model, out: str | Path, *, info: dict | None = None, onnx: bool = False, force: bool = False) -> Path:

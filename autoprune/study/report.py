@@ -1,12 +1,12 @@
 """The study's report: markdown tables (AO and retention per family x budget x method) and plots."""
 from __future__ import annotations
 
-import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
 from autoprune.checkpoint import atomic_write
+from autoprune.eval.uncertainty import span_text
 from autoprune.study.run import Cell
 from autoprune.study.spec import StudySpec
 
@@ -87,7 +87,7 @@ def write_report(spec: StudySpec, cells: list[Cell], *, command: str, seconds: f
               "|---|---|---|---|---|---|---|---|---|---|"]
     for c in dense.values():
         lines.append(f"| {c.family} | {c.note.split(' trained')[0].replace('parent: ', '')} | {c.frame_macs / 1e6:.2f} | "
-                     f"{c.params / 1e6:.3f} | {c.latency_ms:.2f} | {c.ao:.3f} | {_span(c.ao_ci)} | {c.sr50:.3f} | {c.sr75:.3f} | {c.fps:.0f} |")
+                     f"{c.params / 1e6:.3f} | {c.latency_ms:.2f} | {c.ao:.3f} | {span_text(c.ao_ci)} | {c.sr50:.3f} | {c.sr75:.3f} | {c.fps:.0f} |")
     lines += ["", "## AO and retention of the dense parent's AO", "",
               "| family | budget | method | reached | AO | AO 95 % CI | retention | SR0.5 | SR0.75 | params (M) | latency (ms) | speed-up | FPS |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -97,7 +97,7 @@ def write_report(spec: StudySpec, cells: list[Cell], *, command: str, seconds: f
         parent = dense.get(c.family)
         speed = f"{parent.latency_ms / c.latency_ms:.2f}x" if parent else "-"
         lines.append(f"| {c.family} | {_pct(c.budget)}{'*' if c.floor else ''} | {METHOD_LABEL[c.method]} | {_pct(c.reached)} | "
-                     f"{c.ao:.3f} | {_span(c.ao_ci)} | {'-' if r is None else f'{100 * r:.0f} %'} | {c.sr50:.3f} | {c.sr75:.3f} | "
+                     f"{c.ao:.3f} | {span_text(c.ao_ci)} | {'-' if r is None else f'{100 * r:.0f} %'} | {c.sr50:.3f} | {c.sr75:.3f} | "
                      f"{c.params / 1e6:.3f} | {c.latency_ms:.2f} | {speed} | {c.fps:.0f} |")
     lines += ["", "## What the numbers say", ""] + [f"- {f}" for f in findings(spec, cells)]
     written = out / "conclusions.md"  # the authors' reading of a real run, kept across report rewrites
@@ -168,8 +168,3 @@ def plot_latency_vs_macs(cells: list[Cell], path: Path) -> Path:
 
 def _save_figure(fig, path: Path) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-
-
-def _span(ci) -> str:
-    """'0.182-0.256' for a cell's [low, high] AO interval; '-' for cells written before intervals."""
-    return f"{ci[0]:.3f}-{ci[1]:.3f}" if len(ci) == 2 and all(math.isfinite(x) for x in ci) else "-"

@@ -14,6 +14,7 @@ from autoprune.checkpoint import save_safetensors
 from autoprune.cost.latency import num_threads
 from autoprune.device import describe
 from autoprune.errors import ConfigError
+from autoprune.eval.uncertainty import span_text
 from autoprune.progress import console, results
 from autoprune.proxy import VALIDATION_RECIPE, ProxySettings, proxy_score
 from autoprune.search.study import feasible, open_run, pareto
@@ -43,7 +44,7 @@ def _record(study: optuna.Study, number: int, result: dict) -> None:
         trial_id = study.trials[number]._trial_id
         save_note(optuna.Trial(study, trial_id), "\n".join([
             f"## Full validation of trial {number}",
-            f"- full AO: **{result['full_ao']:.4f}** (95 % CI {_span(result.get('full_ao_ci'))}), SR0.50: {result['full_sr50']:.4f}, "
+            f"- full AO: **{result['full_ao']:.4f}** (95 % CI {span_text(result.get('full_ao_ci'))}), SR0.50: {result['full_sr50']:.4f}, "
             f"SR0.75: {result['full_sr75']:.4f}",
             f"- fine-tune steps: {result['steps']}, validation sequences: {result['sequences']}",
         ]))
@@ -196,18 +197,11 @@ def pareto_table(study: optuna.Study, *, unit: str) -> Table:
         table.add_row(
             f"{t.number}{mark}", f"{t.values[1]:.2f}", f"{ua.get('init_mflops', float('nan')):.1f}",
             f"{ua.get('params_m', float('nan')):.3f}", f"{ua.get('latency_ms', float('nan')):.2f}", f"{t.values[0]:.3f}",
-            f"{v['full_ao']:.3f}" if v else "-", _span(v.get("full_ao_ci")), f"{v['full_sr50']:.3f}" if v else "-",
+            f"{v['full_ao']:.3f}" if v else "-", span_text(v.get("full_ao_ci")), f"{v['full_sr50']:.3f}" if v else "-",
             f"{v['full_sr75']:.3f}" if v else "-",
         )
     table.caption = "* the chosen child (highest full-validation AO); FLOPs are multiply-accumulates (MACs)"
     return table
-
-
-def _span(ci) -> str:
-    """'0.182-0.256' for a [low, high] interval; '-' when there is none (older runs, nothing tracked)."""
-    if not ci or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in ci):
-        return "-"
-    return f"{ci[0]:.3f}-{ci[1]:.3f}"
 
 
 def plot_pareto(study: optuna.Study, path: Path, *, unit: str, budget: float) -> Path:
