@@ -83,9 +83,7 @@ def _setup(name: str, preset: str, quick: bool):
     if quick:
         val = val[:2]
     prepared = prepare_parent(family, preset=preset, checkpoint=None, data_root=root, builtin=True, progress=False)
-    parent = prepared.model
-    parent.description = prepared.description  # which weights the numbers are of, for the notes
-    return family, parent, train, val
+    return family, prepared.model, prepared.description, train, val
 
 
 def _uniform_child(parent, share: float):
@@ -144,7 +142,7 @@ def _seed_pairs_resolvable(runs: list[dict]) -> tuple[float, list[dict]]:
 def finetune_stability(quick: bool, device: str = "cpu") -> dict:
     """Seed spread of one 10 % child's full-validation AO under each fine-tune recipe."""
     name, preset = "siamrpn", "small"
-    family, parent, train, val = _setup(name, preset, quick)
+    family, parent, weights, train, val = _setup(name, preset, quick)
     store = _Store(Path(tempfile.mkdtemp(prefix="stability-")) if quick else cache_dir("benchmarks", "yardstick"))
     steps = 2 if quick else family.validate_steps
     seeds = SEEDS[:2] if quick else SEEDS
@@ -168,7 +166,7 @@ def finetune_stability(quick: bool, device: str = "cpu") -> dict:
                       "Resolvable paired diff: for each pair of seeds, |relative AO difference| + the half-width of its "
                       "paired 95 % bootstrap interval; the worst pair. Two models closer than this cannot be told apart.",
                       f"Most stable by that measure: {best}.",
-                      f"Weights: {parent.description}"]}
+                      f"Weights: {weights}"]}
 
 
 def yardstick(quick: bool, device: str = "cpu") -> dict:
@@ -182,7 +180,7 @@ def yardstick(quick: bool, device: str = "cpu") -> dict:
     recipe = dict(VALIDATION_RECIPE)
     rows, goals, detail = [], [], {}
     for name, preset in families.items():
-        family, parent, train, val = _setup(name, preset, quick)
+        family, parent, weights, train, val = _setup(name, preset, quick)
         names = [s.name for s in val]
         ref = {}
         for label, make in (("static", StaticBoxTracker), ("mil", OpenCVTracker)):
@@ -203,7 +201,7 @@ def yardstick(quick: bool, device: str = "cpu") -> dict:
                      "MIL SR0.5": 100 * ref["mil"]["sr50"], "static AO": cis["static"].format(),
                      "child AO per seed": " / ".join(f"{100 * r['ao']:.1f}" for r in runs),
                      "CI half-width / parent AO": f"{half / parent_ao:.1%}", "resolvable paired diff": f"{resolvable:.1%}"})
-        detail[name] = {"preset": preset, "weights": parent.description, "sequences": len(val), "steps": steps, "recipe": recipe,
+        detail[name] = {"preset": preset, "weights": weights, "sequences": len(val), "steps": steps, "recipe": recipe,
                         "parent": {**cis["parent"].as_dict(), "sr50": ref["parent"]["sr50"]},
                         "mil": {**cis["mil"].as_dict(), "sr50": ref["mil"]["sr50"]},
                         "static": {**cis["static"].as_dict(), "sr50": ref["static"]["sr50"]},
