@@ -84,6 +84,16 @@ def save_training_state(out_dir: Path, model, optimizer, scheduler, result: Trai
     atomic_write(out_dir / "progress.json", lambda tmp: Path(tmp).write_text(json.dumps(progress)))
 
 
+def save_snapshot(out_dir: Path, model, step: int) -> Path:
+    """Keep the weights of ``step`` beside the checkpoint; loadable with ``--checkpoint``."""
+    from autoprune.prune.apply import family_of
+
+    path = out_dir / "snapshots" / f"step-{step:06d}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_safetensors(model.state_dict(), path, metadata=family_of(model).weights_metadata(model))
+    return path
+
+
 def _resume(out_dir: Path, model, optimizer, scheduler) -> TrainResult:
     progress_file = out_dir / "progress.json"
     if not progress_file.is_file():
@@ -107,6 +117,7 @@ def train(
     lr: float | None = None,
     out_dir: str | Path | None = None,
     save_every: int = 0,
+    snapshot_every: int = 0,
     resume: bool = False,
     progress: bool = True,
     log_every: int = 10,
@@ -119,7 +130,9 @@ def train(
 
     ``on_step(step, loss)`` is called after every step (the search uses it to report
     intermediate values and to stop early). With ``out_dir``, a checkpoint is written every
-    ``save_every`` steps and at the end; ``resume=True`` continues from it.
+    ``save_every`` steps and at the end; ``resume=True`` continues from it. ``snapshot_every``
+    also keeps the weights of every N-th step as ``snapshots/step-NNNNNN.safetensors`` (for
+    learning curves: the checkpoint itself is overwritten).
 
     ``device``: where to train (default: where the model is); the model stays there afterwards.
     ``amp`` (``bf16``/``fp16``, CUDA only): the forward pass and loss under autocast.
@@ -167,6 +180,8 @@ def train(
             bar.advance(1)
             if out is not None and save_every and result.steps % save_every == 0:
                 save_training_state(out, model, optimizer, scheduler, result)
+            if out is not None and snapshot_every and result.steps % snapshot_every == 0:
+                save_snapshot(out, model, result.steps)
     if out is not None:
         save_training_state(out, model, optimizer, scheduler, result)
     model.eval()

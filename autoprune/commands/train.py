@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=non_negative_int, help="data-loading worker processes (default: 0 on the CPU, 2 on CUDA)")
     p.add_argument("--out", help="output directory (default: runs/train/<tracker>-<preset>)")
     p.add_argument("--save-every", type=non_negative_int, default=100, help="checkpoint every N steps (0: only at the end)")
+    p.add_argument("--snapshot-every", type=non_negative_int, default=0,
+                   help="also keep the weights of every N-th step in <out>/snapshots/ (for learning curves; 0: none)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.add_argument("--augment", default="none", choices=sorted(PROFILES),
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
                           pin_memory=device.startswith("cuda"), augment=PROFILES[args.augment])
     result = train(
         family, model, batches, steps=args.steps, lr=args.lr, out_dir=out, save_every=args.save_every,
+        snapshot_every=args.snapshot_every,
         resume=args.resume, description=f"train {family.name}/{preset}", device=device, amp=amp,
     )
     summary = result.summary()
