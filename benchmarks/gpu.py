@@ -84,7 +84,7 @@ def _cpu_threads():
 def search_on_cuda(work: Path) -> dict:
     """A 4-trial, 2-worker search on CUDA, validated and exported: the `autoprune search` path."""
     from autoprune.search.runner import SearchSettings, search
-    from autoprune.search.study import finished, open_run
+    from autoprune.run.study import finished, open_run
 
     settings = SearchSettings(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=4, workers=2,
                               proxy_steps=3, proxy_sequences=1, parent_steps=4, validate_steps=3, validate_max=1, device="cuda",

@@ -127,7 +127,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
     from autoprune.proxy.oneshot import OneShotScorer, OneShotSettings, SupernetSettings, load_supernet, save_supernet, train_supernet
     from autoprune.prune.pruner import Pruner
     from autoprune.prune.space import load_space
-    from autoprune.search.parent import prepare_parent
+    from autoprune.run.parent import prepare_parent
 
     name, preset = "siamrpn", "small"
     family = trackers.get(name)

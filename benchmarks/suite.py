@@ -89,7 +89,7 @@ def latency_efficiency(quick: bool) -> dict:
 
 def latency_model(quick: bool) -> dict:
     """Error of the fitted latency model behind --budget-ms on held-out random children."""
-    from autoprune.search.latency_budget import fit_latency_model
+    from autoprune.run.cost_metric import fit_latency_model
 
     rows, goals = [], []
     for name in _families():

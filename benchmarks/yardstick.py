@@ -75,7 +75,7 @@ def _interval(r: dict):
 
 def _setup(name: str, preset: str, quick: bool):
     from autoprune.data import builtin_root, open_split
-    from autoprune.search.parent import prepare_parent
+    from autoprune.run.parent import prepare_parent
 
     family = trackers.get(name)
     root = builtin_root()

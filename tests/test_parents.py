@@ -4,7 +4,7 @@ import torch
 
 import trackers
 from autoprune.data import builtin_root
-from autoprune.search.parent import prepare_parent, shipped_parent
+from autoprune.run.parent import prepare_parent, shipped_parent
 
 SHIPPED = [("siamrpn", "small"), ("ostrack", "tiny"), ("stark", "tiny"), ("stark", "small")]
 

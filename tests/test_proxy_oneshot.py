@@ -15,7 +15,7 @@ from autoprune.proxy.oneshot import (OneShotScorer, OneShotSettings, SupernetSet
 from autoprune.prune.pruner import Pruner
 from autoprune.prune.space import load_space
 from autoprune.search.runner import SearchSettings, search, supernet_file
-from autoprune.search.study import finished, open_run
+from autoprune.run.study import finished, open_run
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from autoprune.search.study import pareto
+from autoprune.run.study import pareto
 
 pytest.importorskip("ray")
 

@@ -22,7 +22,7 @@ from autoprune.cli import main
 from autoprune.errors import AutoPruneError
 from autoprune.search.objective import fail_reason
 from autoprune.search.runner import SearchSettings, build_context, open_study, optimize
-from autoprune.search.study import REQUEUED_KEY, WORKER_KEY, finished
+from autoprune.run.study import REQUEUED_KEY, WORKER_KEY, finished
 from tests.conftest import tiny_search_settings
 
 State = optuna.trial.TrialState

@@ -10,7 +10,7 @@ import torch
 
 from autoprune.errors import BudgetError, ConfigError
 from autoprune.search.runner import SearchSettings, search
-from autoprune.search.study import feasible, finished, open_run
+from autoprune.run.study import feasible, finished, open_run
 
 
 def settings(tmp_path: Path, **kw) -> SearchSettings:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from autoprune.search.runner import SearchSettings, search
-from autoprune.search.study import feasible, finished, open_run
+from autoprune.run.study import feasible, finished, open_run
 
 
 def settings(tmp_path: Path, **kw) -> SearchSettings:
@@ -27,7 +27,7 @@ def test_latency_budget_uses_measured_latency(tmp_path):
     import trackers
     from autoprune.prune.pruner import Pruner
     from autoprune.prune.space import load_space
-    from autoprune.search.latency_budget import fit_latency_model
+    from autoprune.run.cost_metric import fit_latency_model
 
     family = trackers.get("siamrpn")
     pruner = Pruner(family.create("tiny").eval(), load_space("siamrpn"))

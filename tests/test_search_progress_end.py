@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from autoprune.search.study import finished
+from autoprune.run.study import finished
 
 BASE = ["-m", "autoprune.cli", "search", "--tracker", "siamrpn", "--preset", "tiny", "--budget-mflops", "25", "--trials", "2",
         "--workers", "1", "--proxy-sequences", "1", "--parent-steps", "4", "--validate-max", "0", "--sampler", "random"]

@@ -10,7 +10,7 @@ import torch
 
 from autoprune.search.runner import SearchSettings, search
 from autoprune.search.samplers import worker_seed
-from autoprune.search.study import finished, open_run, pareto
+from autoprune.run.study import finished, open_run, pareto
 from tests.conftest import tiny_search_settings
 
 DONE = (optuna.trial.TrialState.COMPLETE,)

@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from autoprune.search.study import DIRECTIONS
+from autoprune.run.study import DIRECTIONS
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp to see listening sockets")
 

@@ -73,7 +73,7 @@ def test_postgresql_url_as_the_readme_writes_it(tmp_path):
         meta = json.loads((run_dir / "run.json").read_text())
         assert meta["storage"] == mask_secrets(plain) != plain
         # a later command finds the password only where the user put it
-        from autoprune.search.study import open_run
+        from autoprune.run.study import open_run
 
         os.environ.pop(URL_ENV, None)
         with pytest.raises(ConfigError, match=URL_ENV) as refused:

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from autoprune.search.runner import SearchSettings, build_context, open_study, optimize
-from autoprune.search.study import WORKER_KEY, finished
+from autoprune.run.study import WORKER_KEY, finished
 
 TRIALS = 2
 WORKERS = 2
@@ -101,7 +101,7 @@ def test_two_workers_on_one_storage_give_the_count_with_unique_numbers(shared, k
 
 
 def _open_at_once(barrier, run_dir: str, retries: int, errors) -> None:
-    from autoprune.search import study as study_mod
+    from autoprune.run import study as study_mod
 
     study_mod.SCHEMA_RACE_RETRIES = retries
     barrier.wait()

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.errors import ConfigError
     from autoprune.export import export_trial
     from autoprune.outputs import check_writable
-    from autoprune.search.study import open_run
+    from autoprune.run.study import open_run
     from autoprune.progress import results
 
     trial = args.trial

@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.data import builtin_root
     from autoprune.data.verify import check_splits
     from autoprune.outputs import check_writable
-    from autoprune.search.budget import parse_budget
-    from autoprune.search.paths import make_paths_absolute
+    from autoprune.run.budget import parse_budget
+    from autoprune.run.paths import make_paths_absolute
     from autoprune.search.runner import SearchSettings, search
 
     budget = parse_budget(args.budget_mflops, args.budget_ms)

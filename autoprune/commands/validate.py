@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.data.verify import check_splits
     from autoprune.outputs import check_writable
     from autoprune.progress import results
-    from autoprune.search.study import open_run
+    from autoprune.run.study import open_run
     from autoprune.validate import validate_run
     from autoprune.validate.choose import check_something_to_validate
     from autoprune.validate.pareto import select_for_validation

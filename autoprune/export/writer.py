@@ -162,7 +162,7 @@ def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None =
                  force: bool = False, ctx=None, progress: bool = True) -> Path:
     """Export a search trial (``best`` = highest full-validation AO within budget)."""
     from autoprune.progress import console
-    from autoprune.search.study import open_run
+    from autoprune.run.study import open_run
     from autoprune.validate.choose import check_exportable
     from autoprune.validate.pareto import best_trial, child_dir, validate_trial, validations
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from autoprune.progress import results
-from autoprune.search.study import open_run
+from autoprune.run.study import open_run
 
 
 def prepare(run) -> object:

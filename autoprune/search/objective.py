@@ -15,8 +15,8 @@ import torch
 from autoprune.device import describe
 from autoprune.errors import AutoPruneError
 from autoprune.proxy import ProxySettings, proxy_score
-from autoprune.search.budget import Budget
-from autoprune.search.study import claim, set_constraint
+from autoprune.run.budget import Budget
+from autoprune.run.study import claim, set_constraint
 
 
 class TrialTimeout(AutoPruneError):
@@ -51,10 +51,6 @@ def _twin(trial: optuna.trial.Trial, arch: str) -> int | None:
         if other.number != trial.number and other.user_attrs.get("arch") == arch:
             return other.number
     return None
-
-
-def frame_mflops(family) -> Callable[[dict], float]:
-    return lambda arch: family.analytic_cost(arch)["frame_macs"] / 1e6
 
 
 @dataclass

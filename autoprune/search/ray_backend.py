@@ -16,8 +16,8 @@ import optuna
 
 from autoprune.errors import AutoPruneError, ConfigError
 from autoprune.progress import console
-from autoprune.search.paths import make_paths_absolute
-from autoprune.search.study import finished
+from autoprune.run.paths import make_paths_absolute
+from autoprune.run.study import finished
 
 STOPPED_KEY = "stopped_by"
 

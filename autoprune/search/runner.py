@@ -24,11 +24,12 @@ from autoprune.prune import importance as importance_lib
 from autoprune.prune.pruner import Pruner
 from autoprune.prune.space import load_space
 from autoprune.redact import mask_secrets
-from autoprune.search.budget import Budget, check_feasible
-from autoprune.search.objective import Objective, frame_mflops
-from autoprune.search.parent import DEFAULT_PARENT_STEPS, prepare_parent
+from autoprune.run.budget import Budget, check_feasible
+from autoprune.search.objective import Objective
+from autoprune.run.cost_metric import frame_mflops
+from autoprune.run.parent import DEFAULT_PARENT_STEPS, prepare_parent
 from autoprune.search.samplers import SAMPLERS, make_sampler, worker_seed
-from autoprune.search.study import DIRECTIONS, finished, recover_interrupted, storage_for
+from autoprune.run.study import DIRECTIONS, finished, recover_interrupted, storage_for
 
 PROXIES = ("finetune", "oneshot")
 
@@ -146,7 +147,7 @@ def build_context(s: SearchSettings, *, progress: bool = True, worker: int = 0, 
     if s.budget_kind == "mflops":
         metric = frame_mflops(family)
     else:
-        from autoprune.search.latency_budget import fit_latency_model
+        from autoprune.run.cost_metric import fit_latency_model
 
         metric, _ = fit_latency_model(pruner)
     parent_cost = metric(parent.model.arch)
@@ -329,7 +330,7 @@ def search(s: SearchSettings, *, progress: bool = True, ctx: Context | None = No
     if s.validate_max <= 0:
         return summary
     from autoprune.search.finish import already_exported, finishing_alone
-    from autoprune.search.study import open_run
+    from autoprune.run.study import open_run
     from autoprune.validate import validate_run
     from autoprune.validate.pareto import validations
 

@@ -112,7 +112,7 @@ class Study:
                            pin_memory=self.device.startswith("cuda"))
 
     def _run_family(self, fam: FamilySpec) -> None:
-        from autoprune.search.parent import prepare_parent
+        from autoprune.run.parent import prepare_parent
 
         family = trackers.get(fam.name)
         parent = prepare_parent(family, preset=fam.preset, checkpoint=fam.checkpoint, data_root=self.root,
@@ -211,7 +211,7 @@ class Study:
         import optuna
 
         from autoprune.search.runner import SearchSettings, build_context, search
-        from autoprune.search.study import feasible, open_run
+        from autoprune.run.study import feasible, open_run
 
         for budget in budgets:
             t0 = time.perf_counter()

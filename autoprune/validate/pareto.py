@@ -17,7 +17,7 @@ from autoprune.errors import ConfigError
 from autoprune.eval.uncertainty import span_text
 from autoprune.progress import console, results
 from autoprune.proxy import VALIDATION_RECIPE, ProxySettings, proxy_score
-from autoprune.search.study import feasible, open_run, pareto
+from autoprune.run.study import feasible, open_run, pareto
 
 VALIDATION_KEY = "validation"  # study user attr "validation:<trial>": {full_ao, full_sr50, full_sr75, ...}
 

@@ -1,5 +1,6 @@
-"""Latency as a budget: a per-parent fitted model ms = a * MACs + b, from real measurements.
+"""What a child costs in budget units: per-frame mega-MACs, or milliseconds from a fitted model.
 
+Latency as a budget is a per-parent fitted model ms = a * MACs + b, from real measurements.
 Budget projection evaluates the metric thousands of times, so it must be analytic. At the
 start of a ``--budget-ms`` search the parent and a few uniformly thinned children are timed
 on this machine (one thread, batch 1, per-frame path); a non-negative least-squares line in
@@ -15,6 +16,11 @@ import numpy as np
 from autoprune.cost import tracker_latency
 
 FIT_RATIOS = (1.0, 0.75, 0.5, 0.3, 0.15)
+
+
+def frame_mflops(family) -> Callable[[dict], float]:
+    """child record -> per-frame mega-MACs (the ``--budget-mflops`` unit)."""
+    return lambda arch: family.analytic_cost(arch)["frame_macs"] / 1e6
 
 
 def fit_latency_model(pruner, *, ratios=FIT_RATIOS, repeats: int = 15) -> tuple[Callable[[dict], float], dict]:
