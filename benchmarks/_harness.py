@@ -1,6 +1,7 @@
 """Running benchmarks and writing their results as JSON + markdown."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -12,6 +13,15 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def weights_fingerprint(model) -> str:
+    """A short hash of a model's weights: cached benchmark results stay valid only for the same parent."""
+    digest = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def machine() -> dict:

@@ -109,6 +109,23 @@ def _why_search_is_close() -> str:
 FIDELITY_SCORES = ("proxy AO", "oneshot loss", "oneshot distill", "oneshot AO")
 
 
+def _tau_interval(scores: list[float], truth: list[float], draws: int = 2000, seed: int = 0) -> list[float]:
+    """95 % bootstrap interval of Kendall tau, resampling children with replacement."""
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(seed)
+    x, y = np.asarray(scores, dtype=float), np.asarray(truth, dtype=float)
+    values = []
+    for _ in range(draws):
+        pick = rng.integers(0, len(x), len(x))
+        tau = kendalltau(x[pick], y[pick])[0]
+        if math.isfinite(tau):
+            values.append(tau)
+    if not values:
+        return [float("nan"), float("nan")]
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+
+
 def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
     """Kendall tau between each proxy score and full-validation AO over random children of one family.
 
@@ -133,7 +150,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
     family = trackers.get(name)
     root = builtin_root()
     train, val = open_split(root, "train"), open_split(root, "val")
-    n, val_count = (3, 1) if quick else (14, 16)
+    n, val_count = (3, 1) if quick else (24, 32)
     val = val[:val_count]
     parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=root, builtin=True, progress=False).model
     pruner = Pruner(parent, load_space(name))
@@ -148,7 +165,10 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
     supernet_settings = SupernetSettings(steps=2 if quick else 200, seed=0)
     oneshot = OneShotSettings(sequences=proxy.sequences, held_out_batches=2 if quick else 8)
     work = Path(tempfile.mkdtemp(prefix="proxy_fidelity-")) if quick else cache_dir("benchmarks", "proxy_fidelity")
-    tag = f"{name}-{preset}-s{supernet_settings.steps}-lr{supernet_settings.lr_scale:g}"
+    from benchmarks._harness import weights_fingerprint
+
+    parent_key = weights_fingerprint(parent)  # cached scores hold only for the parent they were made with
+    tag = f"{name}-{preset}-{parent_key}-s{supernet_settings.steps}-lr{supernet_settings.lr_scale:g}"
     supernet_file = work / f"supernet-{tag}.safetensors"
     if supernet_file.is_file():
         supernet = load_supernet(parent, supernet_file)
@@ -164,7 +184,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
     rows, seconds = [], {"proxy AO": [], "oneshot": []}
     for i in range(n):
         values = draw(rng)
-        done = work / f"child-{name}-{preset}-v{val_count}-{i}.json"  # fine-tune scores: independent of the supernet
+        done = work / f"child-{name}-{preset}-{parent_key}-v{val_count}-{i}.json"  # fine-tune scores: independent of the supernet
         if done.is_file():
             row = json.loads(done.read_text())
         else:
@@ -198,11 +218,12 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
         rows.append(row)
     full_ao = [r["full AO"] for r in rows]
     taus = {key: float(kendalltau([r[key] for r in rows], full_ao)[0]) for key in FIDELITY_SCORES + ("MMACs", "params (M)")}
+    tau_ci = {key: _tau_interval([r[key] for r in rows], full_ao) for key in FIDELITY_SCORES + ("MMACs", "params (M)")}
     taus["full AO seed 0 vs 1"] = float(kendalltau([r["full AO seed 0"] for r in rows], [r["full AO seed 1"] for r in rows])[0])
     best = max(FIDELITY_SCORES, key=lambda k: taus[k] if math.isfinite(taus[k]) else -2.0)
     baseline = max(taus["MMACs"], taus["params (M)"])
     goals = [{"text": f"tau({key}, full AO) ≥ 0.6 and above the MACs-only and params-only rankings",
-              "measured": f"tau {taus[key]:+.2f} (MACs {taus['MMACs']:+.2f}, params {taus['params (M)']:+.2f})",
+              "measured": f"tau {taus[key]:+.2f} [{tau_ci[key][0]:+.2f}, {tau_ci[key][1]:+.2f}] (MACs {taus['MMACs']:+.2f}, params {taus['params (M)']:+.2f})",
               "met": taus[key] >= 0.6 and taus[key] > baseline} for key in FIDELITY_SCORES]
     per_trial = {k: statistics.mean(v) for k, v in seconds.items()}
     return {"title": f"Proxy fidelity: Kendall tau vs full-validation AO over {n} random {name}/{preset} children",
@@ -224,4 +245,4 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
                       f"{full.steps}-step fine-tunes scored on {len(val)} sequences, a noisy ground truth (tau between "
                       f"its two seeds {taus['full AO seed 0 vs 1']:+.2f}): with {n} children a tau moves by about ±0.2 "
                       "between runs."],
-            "taus": taus, "best": best, "seconds_per_child": per_trial, "supernet_seconds": supernet_seconds}
+            "taus": taus, "tau_ci": tau_ci, "best": best, "seconds_per_child": per_trial, "supernet_seconds": supernet_seconds}

@@ -14,7 +14,6 @@ cached, so an interrupted full run resumes where it stopped.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import statistics
@@ -27,6 +26,7 @@ import torch
 
 import trackers
 from autoprune.cache import cache_dir
+from benchmarks._harness import weights_fingerprint
 
 FAMILIES = {"siamrpn": "small", "ostrack": "tiny", "stark": "small"}
 CHILD_SHARE = 0.10  # of the parent's per-frame MACs
@@ -104,17 +104,9 @@ def _finetuned(store: _Store, family, parent, train, val, *, recipe: dict, steps
         scored = proxy_score(family, child, train_sequences=train, val_sequences=val, settings=settings, parent=parent)
         return _totals(scored.evaluation)
 
-    key = {"what": "child", "family": family.name, "parent": _fingerprint(parent), "share": CHILD_SHARE, "recipe": recipe,
+    key = {"what": "child", "family": family.name, "parent": weights_fingerprint(parent), "share": CHILD_SHARE, "recipe": recipe,
            "steps": steps, "seed": seed, "sequences": [s.name for s in val]}
     return store.get_or_run(key, run)
-
-
-def _fingerprint(model) -> str:
-    digest = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _spread(values: list[float]) -> float:
@@ -186,7 +178,7 @@ def yardstick(quick: bool, device: str = "cpu") -> dict:
         for label, make in (("static", StaticBoxTracker), ("mil", OpenCVTracker)):
             ref[label] = store.get_or_run({"what": label, "sequences": names},
                                           lambda make=make: _totals(evaluate(make(), val, progress=False)))
-        ref["parent"] = store.get_or_run({"what": "parent", "family": name, "parent": _fingerprint(parent), "sequences": names},
+        ref["parent"] = store.get_or_run({"what": "parent", "family": name, "parent": weights_fingerprint(parent), "sequences": names},
                                          lambda: _totals(evaluate(family.make_tracker(parent), val, progress=False)))
         steps = 2 if quick else family.validate_steps
         seeds = SEEDS[:2] if quick else SEEDS
