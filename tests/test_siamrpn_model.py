@@ -138,7 +138,7 @@ def _broken(change) -> dict:
     ("change", "words"),
     [
         (lambda r: r.update(family="ostrack"), "'family'"),
-        (lambda r: r.update(version=2), "'version'"),
+        (lambda r: r.update(version=2), "version 2 is newer"),
         (lambda r: r["stages"][1].update(out=0), "stages[1] (layer2).out"),
         (lambda r: r["stages"][2]["blocks"][0].pop("inner2"), "inner2"),
         (lambda r: r.update(rpn=r["rpn"][:1]), "add level 3"),

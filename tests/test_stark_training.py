@@ -14,7 +14,8 @@ from autoprune.data.pairs import pair_loader
 from autoprune.errors import ConfigError
 from autoprune.geometry import box_in_crop
 from autoprune.train import train
-from trackers.stark.loss import box_loss, giou
+from trackers.common.boxes import giou
+from trackers.stark.loss import box_loss
 from trackers.stark.tracker import StarkTracker
 
 FAMILY = trackers.get("stark")

@@ -1,10 +1,15 @@
 """The contract every tracker family implements; the engine talks to families only here.
 
-A family is a folder under ``trackers/`` whose ``__init__`` registers one
-:class:`TrackerFamily` with :func:`trackers.register`. Its network is always built from an
-explicit *architecture record* (a JSON-able dict: every prunable width, head count and
-depth), so a pruned child is rebuilt from its record alone, and an official preset is just
-the record with full widths.
+A family is a folder under ``trackers/`` whose ``family.py`` builds one module-level
+``FAMILY`` and whose ``__init__`` registers it with :func:`trackers.register` (see
+``docs/adding-a-family.md``). Its network is always built from an explicit *architecture
+record* (a JSON-able dict: every prunable width, head count and depth), so a pruned child is
+rebuilt from its record alone, and an official preset is just the record with full widths.
+
+The folder's parts (record check, network, tracker, cost model, pruning binding) are handed
+to the family as :class:`FamilyParts`; the architecture, cost, pruning and tracking methods
+below route through them, so a family's own class holds only what differs: crops, input
+transform, loss and optimizer.
 
 Data conventions shared by all families:
 
@@ -22,106 +27,47 @@ from __future__ import annotations
 import copy
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
 from autoprune.checkpoint import load_strict, read_state_dict
 from autoprune.errors import ConfigError
+from trackers.common.crops import CropSpec, crop_tensor
+from trackers.common.network import Arch, TrackerModel
+from trackers.common.presets import Preset
+from trackers.common.settings import TrackerSettings
+from trackers.common.tracking import ModelTracker, Tracker
 
-Arch = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named architecture record (official full-size or small CPU-trainable)."""
-
-    name: str
-    arch: Mapping[str, Any]
-    description: str
-    official: bool = False
+__all__ = ["Arch", "CropSpec", "FamilyParts", "ModelTracker", "Preset", "Tracker", "TrackerFamily", "TrackerModel",
+           "crop_tensor"]
 
 
 @dataclass(frozen=True)
-class CropSpec:
-    """How a family crops template and search regions around a target.
+class FamilyParts:
+    """The modules of a family folder that the shared methods route through."""
 
-    Crop side = ``factor * context_side(w, h, context)`` (see ``autoprune.geometry``).
-    """
-
-    template_size: int
-    search_size: int
-    template_factor: float
-    search_factor: float
-    context: str = "area"  # 'siamfc' (pysot context 0.5) or 'area' (sqrt(w*h))
-    pad: str = "zero"  # 'mean' (pysot) or 'zero'
-
-
-def crop_tensor(image: np.ndarray, center, side: float, out_size: int, *, pad, device) -> torch.Tensor:
-    """A square crop of ``image`` (see ``autoprune.geometry.crop_square``) as a 1x3xHxW float
-    tensor of 0..255 pixel values on ``device``: what every family's tracker feeds its network."""
-    from autoprune.geometry import crop_square
-
-    patch = crop_square(image, center, side, out_size, pad=pad)
-    return torch.from_numpy(np.ascontiguousarray(patch)).to(device).permute(2, 0, 1)[None].float()
-
-
-class Tracker(ABC):
-    """Single-object tracker: ``init`` on the first frame, ``update`` on every next one."""
-
-    name: str = "tracker"
-
-    @abstractmethod
-    def init(self, image: np.ndarray, box: Sequence[float]) -> None:
-        """Start tracking the target ``box`` (xywh) in ``image`` (HxWx3 uint8 RGB)."""
-
-    @abstractmethod
-    def update(self, image: np.ndarray) -> np.ndarray:
-        """Return the target box (xywh, float) in the next ``image``."""
-
-
-class ModelTracker(Tracker):
-    """A tracker driven by a family's network: the model in eval mode, its device, its input transform."""
-
-    def __init__(self, model: "TrackerModel", *, preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 name: str | None = None) -> None:
-        self.model = model.eval()
-        self.device = next(model.parameters()).device  # looked up once, not on every frame
-        self.preprocess = preprocess
-        self.cache: tuple[torch.Tensor, ...] | None = None  # the template work done at init
-        if name:
-            self.name = name
-
-
-class TrackerModel(nn.Module):
-    """Base of every family's network: an init path and a per-frame path."""
-
-    arch: Arch
-
-    def template(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def track(self, cache: tuple[torch.Tensor, ...], x: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover
-        raise NotImplementedError
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.track(self.template(z), x)
+    validate_arch: Callable[[Mapping[str, Any]], Arch]  # arch.py: check a record, return it normalised
+    network: Callable[[Arch], TrackerModel]  # model.py: the network class
+    tracker: Callable[..., ModelTracker]  # tracker.py: ``tracker(model, preprocess=..., hparams=...)``
+    analytic_cost: Callable[[Arch], dict[str, int]]  # cost.py
+    pruning: ModuleType  # pruning.py: unit_groups, blocks, gate_points, child_arch
 
 
 @dataclass
 class TrackerFamily(ABC):
-    """What a family provides. Subclasses fill the fields and implement the methods."""
+    """What a family provides: its data in fields, its parts, and the methods that differ."""
 
     name: str
     description: str
     presets: dict[str, Preset]
     official_preset: str
     default_preset: str  # the small preset used on the built-in data by default
-    hparams: dict[str, dict[str, Any]] = field(default_factory=dict)  # named tracker settings
+    parts: FamilyParts | None = None
+    settings: TrackerSettings | None = None  # named tracker settings and their schema
     grad_clip: float | None = None
     # Model attributes set True when trained weights are loaded with --checkpoint; they decide how
     # a later fine-tune treats the model (lower LR, BatchNorm statistics kept), pruned children
@@ -141,16 +87,16 @@ class TrackerFamily(ABC):
         """A fresh, validated copy of a preset's record."""
         return self.validate_arch(copy.deepcopy(dict(self.preset(preset).arch)))
 
-    @abstractmethod
     def validate_arch(self, arch: Mapping[str, Any]) -> Arch:
         """Check a record (types, positive widths, consistent depths); return it normalised.
 
         Raises ConfigError naming the bad key and the expected form.
         """
+        return self._parts().validate_arch(arch)
 
-    @abstractmethod
     def build(self, arch: Mapping[str, Any]) -> TrackerModel:
         """Construct the network (random init) from a record; ``model.arch`` holds it."""
+        return self._parts().network(self.validate_arch(arch))
 
     def create(self, preset: str | None = None, *, checkpoint: str | None = None, trust_pickle: bool = False) -> TrackerModel:
         model = self.build(self.arch(preset or self.default_preset))
@@ -201,19 +147,21 @@ class TrackerFamily(ABC):
         return self.preprocess(z), self.preprocess(x)
 
     # --- tracking -----------------------------------------------------------------
-    def resolve_hparams(self, hparams: str | Mapping[str, Any] | None, default: str) -> dict[str, Any]:
-        """Tracker settings: a name in ``self.hparams`` (``None`` means ``default``) or a mapping taken as is."""
-        if hparams is None:
-            hparams = default
-        if isinstance(hparams, str):
-            if hparams not in self.hparams:
-                raise ConfigError(f"unknown {self.name} tracker settings {hparams!r}; valid: {', '.join(sorted(self.hparams))}")
-            return dict(self.hparams[hparams])
-        return dict(hparams)
+    @property
+    def hparams(self) -> dict[str, dict[str, Any]]:
+        """The named tracker settings (a copy)."""
+        named = self.settings.named if self.settings else {}
+        return {k: dict(v) for k, v in named.items()}
 
-    @abstractmethod
+    def resolve_hparams(self, hparams: str | Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Checked tracker settings: a name in :attr:`hparams` (``None``: the default set) or a mapping."""
+        if self.settings is None:
+            raise ConfigError(f"tracker {self.name!r} declares no tracker settings")
+        return self.settings.resolve(hparams)
+
     def make_tracker(self, model: TrackerModel, hparams: str | Mapping[str, Any] | None = None) -> Tracker:
-        """Wrap a model in the family's tracking loop (``hparams``: a name in ``self.hparams`` or a dict)."""
+        """Wrap a model in the family's tracking loop (``hparams``: a name in :attr:`hparams` or a dict)."""
+        return self._parts().tracker(model, preprocess=self.preprocess, hparams=self.resolve_hparams(hparams))
 
     # --- training -----------------------------------------------------------------
     @abstractmethod
@@ -236,24 +184,37 @@ class TrackerFamily(ABC):
 
         Must equal the counted figures exactly: budget projection calls it thousands of times.
         """
-        raise ConfigError(f"tracker {self.name!r} has no analytic cost model")
+        if self.parts is None:
+            raise ConfigError(f"tracker {self.name!r} has no analytic cost model")
+        return self.parts.analytic_cost(self.validate_arch(arch))
 
     # --- pruning binding (see autoprune.prune.groups) -------------------------------
     def unit_groups(self, arch: Mapping[str, Any]) -> list:
         """Every prunable group of coupled units of this record (``UnitGroup`` list)."""
-        raise ConfigError(f"tracker {self.name!r} does not declare prunable groups")
+        return self._pruning().unit_groups(self.validate_arch(arch))
 
     def blocks(self, arch: Mapping[str, Any]) -> list:
-        """Every residual block of this record (``Block`` list); none by default."""
-        return []
+        """Every residual block of this record (``Block`` list)."""
+        return self._pruning().blocks(self.validate_arch(arch))
 
     def gate_points(self, arch: Mapping[str, Any]) -> list:
         """Where learned gates apply (``GatePoint`` list: attention q/k/v, MLP hidden units).
 
         Groups without a gate point are sparsified through their BatchNorm scales, if any.
         """
-        return []
+        return self._pruning().gate_points(self.validate_arch(arch))
 
     def child_arch(self, arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: set[str]) -> Arch:
         """The record of a child keeping ``counts[group]`` units per group and without ``drop_blocks``."""
-        raise ConfigError(f"tracker {self.name!r} does not declare prunable groups")
+        return self._pruning().child_arch(self.validate_arch(arch), counts, drop_blocks)
+
+    # --- parts --------------------------------------------------------------------
+    def _parts(self) -> FamilyParts:
+        if self.parts is None:
+            raise ConfigError(f"tracker {self.name!r} has no parts to build from")
+        return self.parts
+
+    def _pruning(self) -> ModuleType:
+        if self.parts is None:
+            raise ConfigError(f"tracker {self.name!r} does not declare prunable groups")
+        return self.parts.pruning

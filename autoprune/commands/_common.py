@@ -6,8 +6,19 @@ import argparse
 from autoprune.errors import ConfigError
 
 
+DEFAULT_TRACKER = "siamrpn"  # the family a command uses when neither --tracker nor a file names one
+
+
+def tracker_choices() -> str:
+    """The registered family names for help texts ("a, b or c"), read from the folders without importing them."""
+    import trackers
+
+    names = trackers.available()
+    return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
 def add_model_options(p: argparse.ArgumentParser, *, required_tracker: bool = False) -> None:
-    p.add_argument("--tracker", required=required_tracker, help="tracker family: siamrpn, ostrack or stark")
+    p.add_argument("--tracker", required=required_tracker, help=f"tracker family: {tracker_choices()}")
     p.add_argument("--preset", help="architecture preset of the family (default: its small CPU preset)")
     p.add_argument("--checkpoint", help="official weights (.pth, plain state dict) or .safetensors")
     p.add_argument("--weights", help="a model directory written by `autoprune train` or `autoprune export`")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from autoprune.commands._common import add_model_options, model_from_args, positive_int
+from autoprune.commands._common import DEFAULT_TRACKER, add_model_options, model_from_args, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         # Weights change no FLOPs, params or latency: a preset is profiled as built, without --random-init.
         family, model = model_from_args(args, random_reason="weights do not affect FLOPs, params or latency",
-                                        default_tracker="siamrpn")
+                                        default_tracker=DEFAULT_TRACKER)
     cost = tracker_cost(family, model, latency=not args.no_latency, threads=args.threads, depth=args.depth)
     if args.json:
         print(cost.to_json())

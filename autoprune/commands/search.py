@@ -5,7 +5,8 @@ import argparse
 import os
 from pathlib import Path
 
-from autoprune.commands._common import add_device_options, device_from_args, non_negative_int, positive_int
+from autoprune.commands._common import (DEFAULT_TRACKER, add_device_options, device_from_args, non_negative_int, positive_int,
+                                       tracker_choices)
 from autoprune.search.samplers import SAMPLERS
 
 
@@ -22,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "multiply-accumulates (MACs), the convention of tracking papers: --budget-mflops 50 means at most "
         "50 million MACs per tracked frame (template work done once at init is not included)."
     )
-    p.add_argument("--tracker", help="tracker family: siamrpn, ostrack or stark (default: the one a --checkpoint of ours records, else siamrpn)")
+    p.add_argument("--tracker", help=f"tracker family: {tracker_choices()} (default: the one a --checkpoint of ours records, "
+                                     f"else {DEFAULT_TRACKER})")
     p.add_argument("--budget-mflops", type=_number, help="per-frame budget in mega-FLOPs (MACs)")
     p.add_argument("--budget-ms", type=_number, help="per-frame latency budget in ms on this machine, one thread")
     p.add_argument("--preset", help="parent preset (default: the family's small preset, or its official one with --checkpoint)")
@@ -48,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--importance", default="l1", help="unit importance: l1, l2, bn, taylor, random (default l1)")
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="tpe (multivariate), nsga2, random, or uniform (one ratio for all)")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--study-name", help="study name (default <tracker>-<budget>, e.g. siamrpn-50m)")
+    p.add_argument("--study-name", help=f"study name (default <tracker>-<budget>, e.g. {DEFAULT_TRACKER}-50m)")
     p.add_argument("--storage", help="where the study lives, shared by every worker: postgresql://USER:PASSWORD@HOST/DB "
                    "(pip install 'autoprune[postgres]'; the password is never written or printed), sqlite:///FILE or "
                    "journal:FILE (a shared file system); default runs/<study>/study.db")
@@ -61,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device_options(p, amp=True)
     p.add_argument("--parent-steps", type=positive_int, default=400, help="training steps of the default parent when no --checkpoint")
     p.add_argument("--validate-steps", type=non_negative_int, default=None,
-                   help="fine-tune steps for each validated child (default: the family's: siamrpn 150, ostrack 600, stark 1000)")
+                   help="fine-tune steps for each validated child (default: the family's own validate_steps)")
     p.add_argument("--validate-max", type=non_negative_int, default=3,
                    help="validate at most this many Pareto children (best proxy first); 0: search only, no validation or export")
     p.add_argument("--validate-sequences", type=positive_int, default=None,

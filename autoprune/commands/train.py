@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from autoprune.commands._common import add_device_options, add_model_options, data_root, device_from_args, model_from_args, non_negative_int, positive_int
+from autoprune.commands._common import (DEFAULT_TRACKER, add_device_options, add_model_options, data_root, device_from_args,
+                                       model_from_args, non_negative_int, positive_int)
 from autoprune.data.augment import PROFILES
 from autoprune.progress import results
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     # Training from random weights is this command's job; a weights file names its own family.
     scratch = ("training from scratch unless --out holds a checkpoint to resume" if args.resume
                else "training from scratch; --checkpoint or --weights starts from trained ones")
-    family, model = model_from_args(args, random_reason=scratch, default_tracker="siamrpn")
+    family, model = model_from_args(args, random_reason=scratch, default_tracker=DEFAULT_TRACKER)
     preset = Path(args.weights).name if args.weights else (args.preset or preset_of(family, model.arch) or "model")
     out = Path(args.out or f"runs/train/{family.name}-{preset}")
     check_writable(out, "--out")

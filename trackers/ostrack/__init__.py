@@ -1,7 +1,7 @@
 """OSTrack-256 (vitb_256_mae_ce), the transformer family: ``trackers.get("ostrack")``."""
 import trackers
-from trackers.ostrack.family import OSTrackFamily, make_family
+from trackers.ostrack.family import FAMILY
 
-FAMILY = trackers.register(make_family())
+trackers.register(FAMILY)
 
-__all__ = ["FAMILY", "OSTrackFamily", "make_family"]
+__all__ = ["FAMILY"]

@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from autoprune.errors import ConfigError
+from trackers.common.records import RecordCheck
 
 FAMILY = "ostrack"
 VERSION = 1
@@ -45,40 +45,21 @@ _BLOCK_KEYS = {"heads", "head_dim", "mlp", "scale"}
 _CE_KEYS = {"blocks", "keep_ratio", "template"}
 
 
-def _fail(key: str, expected: str, got: Any) -> ConfigError:
-    return ConfigError(f"ostrack arch record: {key} must be {expected}, got {got!r}")
-
-
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(key, "a positive integer", value)
-    return value
-
-
-def _positive_float(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-        raise _fail(key, "a positive number", value)
-    return float(value)
-
-
-def _unknown(record: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    extra = sorted(set(record) - allowed)
-    if extra:
-        raise ConfigError(f"ostrack arch record: unknown key {where}{extra[0]!r}; valid keys: {', '.join(sorted(allowed))}")
+CHECK = RecordCheck(FAMILY, VERSION)
 
 
 def _block(entry: Any, i: int) -> dict[str, Any]:
     where = f"blocks[{i}]"
     if not isinstance(entry, Mapping):
-        raise _fail(where, "a mapping with heads, head_dim, mlp", entry)
-    _unknown(entry, _BLOCK_KEYS, f"in {where}: ")
+        CHECK.fail(where, "a mapping with heads, head_dim, mlp", entry)
+    CHECK.known_keys(entry, _BLOCK_KEYS, f"in {where}: ")
     for key in ("heads", "head_dim", "mlp"):
         if key not in entry:
-            raise _fail(f"{where}.{key}", "a positive integer", None)
-    heads = _positive_int(entry["heads"], f"{where}.heads")
-    head_dim = _positive_int(entry["head_dim"], f"{where}.head_dim")
-    mlp = _positive_int(entry["mlp"], f"{where}.mlp")
-    scale = _positive_float(entry.get("scale", head_dim ** -0.5), f"{where}.scale")
+            CHECK.fail(f"{where}.{key}", "a positive integer", None)
+    heads = CHECK.positive_int(entry["heads"], f"{where}.heads")
+    head_dim = CHECK.positive_int(entry["head_dim"], f"{where}.head_dim")
+    mlp = CHECK.positive_int(entry["mlp"], f"{where}.mlp")
+    scale = CHECK.positive_float(entry.get("scale", head_dim ** -0.5), f"{where}.scale")
     return {"heads": heads, "head_dim": head_dim, "mlp": mlp, "scale": scale}
 
 
@@ -86,68 +67,55 @@ def _ce(entry: Any, depth: int) -> dict[str, Any]:
     if entry is None:
         entry = {}
     if not isinstance(entry, Mapping):
-        raise _fail("ce", "a mapping with blocks, keep_ratio, template", entry)
-    _unknown(entry, _CE_KEYS, "in ce: ")
+        CHECK.fail("ce", "a mapping with blocks, keep_ratio, template", entry)
+    CHECK.known_keys(entry, _CE_KEYS, "in ce: ")
     blocks = entry.get("blocks", [])
     if not isinstance(blocks, (list, tuple)) or any(isinstance(b, bool) or not isinstance(b, int) for b in blocks):
-        raise _fail("ce.blocks", "a list of block indices", blocks)
+        CHECK.fail("ce.blocks", "a list of block indices", blocks)
     if any(not 0 <= b < depth for b in blocks) or len(set(blocks)) != len(blocks):
-        raise _fail("ce.blocks", f"distinct indices into blocks (0..{depth - 1})", blocks)
+        CHECK.fail("ce.blocks", f"distinct indices into blocks (0..{depth - 1})", blocks)
     keep = entry.get("keep_ratio", 1.0)
     if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0.0 < keep <= 1.0:
-        raise _fail("ce.keep_ratio", "a number in (0, 1]", keep)
+        CHECK.fail("ce.keep_ratio", "a number in (0, 1]", keep)
     template = entry.get("template", "center")
     if template not in CE_TEMPLATE_MODES:
-        raise _fail("ce.template", f"one of {', '.join(CE_TEMPLATE_MODES)}", template)
+        CHECK.fail("ce.template", f"one of {', '.join(CE_TEMPLATE_MODES)}", template)
     return {"blocks": sorted(blocks), "keep_ratio": float(keep), "template": template}
 
 
 def _head(entry: Any) -> dict[str, list[int]]:
     if not isinstance(entry, Mapping) or set(entry) != set(BRANCHES):
-        raise _fail("head", f"a mapping with exactly the branches {', '.join(BRANCHES)}", entry)
-    out = {}
-    for branch in BRANCHES:
-        widths = entry[branch]
-        if not isinstance(widths, (list, tuple)) or len(widths) != HEAD_DEPTH:
-            raise _fail(f"head.{branch}", f"a list of {HEAD_DEPTH} positive integers", widths)
-        out[branch] = [_positive_int(w, f"head.{branch}[{j}]") for j, w in enumerate(widths)]
-    return out
+        CHECK.fail("head", f"a mapping with exactly the branches {', '.join(BRANCHES)}", entry)
+    return {branch: CHECK.widths(entry[branch], f"head.{branch}", HEAD_DEPTH) for branch in BRANCHES}
 
 
 def validate_arch(arch: Mapping[str, Any]) -> dict[str, Any]:
     """Check a record and return a normalised deep copy (defaults filled in)."""
-    if not isinstance(arch, Mapping):
-        raise ConfigError(f"ostrack arch record must be a mapping, got {type(arch).__name__}")
-    if arch.get("family") != FAMILY:
-        raise _fail("family", f"{FAMILY!r}", arch.get("family"))
-    version = arch.get("version")
-    if version != VERSION:
-        raise ConfigError(f"ostrack arch record: version {version!r} is not supported; this autoprune reads version {VERSION}")
-    _unknown(arch, _TOP_KEYS, "")
+    rec = CHECK.header(arch)
+    CHECK.known_keys(arch, _TOP_KEYS)
     for key in ("embed_dim", "patch_size", "template_size", "search_size", "blocks", "head"):
         if key not in arch:
-            raise ConfigError(f"ostrack arch record: missing key {key!r}")
-    rec = {"family": FAMILY, "version": VERSION}
-    rec["embed_dim"] = _positive_int(arch["embed_dim"], "embed_dim")
-    patch = rec["patch_size"] = _positive_int(arch["patch_size"], "patch_size")
+            raise CHECK.error(f"missing key {key!r}")
+    rec["embed_dim"] = CHECK.positive_int(arch["embed_dim"], "embed_dim")
+    patch = rec["patch_size"] = CHECK.positive_int(arch["patch_size"], "patch_size")
     for key in ("template_size", "search_size"):
-        size = _positive_int(arch[key], key)
+        size = CHECK.positive_int(arch[key], key)
         if size % patch:
-            raise _fail(key, f"a multiple of patch_size {patch}", size)
+            CHECK.fail(key, f"a multiple of patch_size {patch}", size)
         rec[key] = size
-    rec["template_factor"] = _positive_float(arch.get("template_factor", 2.0), "template_factor")
-    rec["search_factor"] = _positive_float(arch.get("search_factor", 4.0), "search_factor")
+    rec["template_factor"] = CHECK.positive_float(arch.get("template_factor", 2.0), "template_factor")
+    rec["search_factor"] = CHECK.positive_float(arch.get("search_factor", 4.0), "search_factor")
     qkv_bias = arch.get("qkv_bias", True)
     if not isinstance(qkv_bias, bool):
-        raise _fail("qkv_bias", "true or false", qkv_bias)
+        CHECK.fail("qkv_bias", "true or false", qkv_bias)
     rec["qkv_bias"] = qkv_bias
     grid = arch.get("pretrain_grid", 0)
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < 0:
-        raise _fail("pretrain_grid", "a non-negative integer", grid)
+        CHECK.fail("pretrain_grid", "a non-negative integer", grid)
     rec["pretrain_grid"] = grid
     blocks = arch["blocks"]
     if not isinstance(blocks, (list, tuple)) or not blocks:
-        raise _fail("blocks", "a non-empty list of block mappings", blocks)
+        CHECK.fail("blocks", "a non-empty list of block mappings", blocks)
     rec["blocks"] = [_block(b, i) for i, b in enumerate(blocks)]
     rec["ce"] = _ce(arch.get("ce"), len(rec["blocks"]))
     rec["head"] = _head(arch["head"])

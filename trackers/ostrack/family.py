@@ -1,4 +1,4 @@
-"""The OSTrack family: presets, build, checkpoints, crops, tracker, loss, optimizer, pruning."""
+"""The OSTrack family: its parts, tracker settings, crops, input transform and training recipe."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -7,16 +7,17 @@ from typing import Any
 
 import torch
 
-from autoprune.errors import ConfigError
-from trackers.base import CropSpec, TrackerFamily, TrackerModel
-from trackers.ostrack import arch as arch_mod
-from trackers.ostrack import pruning
+from trackers.base import CropSpec, FamilyParts, TrackerFamily, TrackerModel
+from trackers.common.crops import record_crop_spec
+from trackers.common.images import imagenet_normalize
+from trackers.common.settings import TrackerSettings
+from trackers.common.training import forward_batch, split_backbone
+from trackers.ostrack import arch, cost, pruning
 from trackers.ostrack.augment import augment_pairs
-from trackers.ostrack.cost import analytic_cost
 from trackers.ostrack.loss import WEIGHTS, ostrack_loss
 from trackers.ostrack.model import OSTrackModel
 from trackers.ostrack.presets import DEFAULT, OFFICIAL, PRESETS
-from trackers.ostrack.tracker import OSTrackTracker, check_hparams
+from trackers.ostrack.tracker import SETTINGS, OSTrackTracker
 
 # OSTrack's tracker has no tunable post-processing beyond the window and the clip margin.
 HPARAMS = {"default": {"window": True, "clip_margin": 10.0}}
@@ -33,9 +34,6 @@ TRAIN = {
     "lr_drop": 0.1,
 }
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
-
 
 @dataclass
 class OSTrackFamily(TrackerFamily):
@@ -43,56 +41,20 @@ class OSTrackFamily(TrackerFamily):
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(WEIGHTS))
     augment: bool = True  # OSTrack's flips and brightness jitter while the model trains
 
-    # --- architecture -------------------------------------------------------------
-    def validate_arch(self, arch: Mapping[str, Any]) -> dict[str, Any]:
-        return arch_mod.validate_arch(arch)
-
-    def build(self, arch: Mapping[str, Any]) -> OSTrackModel:
-        return OSTrackModel(arch_mod.validate_arch(arch))
-
-    def analytic_cost(self, arch: Mapping[str, Any]) -> dict[str, int]:
-        """Per-frame MACs (with and without attention matmuls), init MACs and params."""
-        return analytic_cost(arch_mod.validate_arch(arch))
-
-    # --- pruning binding ------------------------------------------------------------
-    def unit_groups(self, arch: Mapping[str, Any]) -> list:
-        return pruning.unit_groups(arch_mod.validate_arch(arch))
-
-    def blocks(self, arch: Mapping[str, Any]) -> list:
-        return pruning.blocks(arch_mod.validate_arch(arch))
-
-    def gate_points(self, arch: Mapping[str, Any]) -> list:
-        return pruning.gate_points(arch_mod.validate_arch(arch))
-
-    def child_arch(self, arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: set[str]) -> dict[str, Any]:
-        return pruning.child_arch(arch_mod.validate_arch(arch), counts, drop_blocks)
-
     # --- data ---------------------------------------------------------------------
     def crop_spec(self, arch: Mapping[str, Any]) -> CropSpec:
-        return CropSpec(template_size=arch["template_size"], search_size=arch["search_size"],
-                        template_factor=arch["template_factor"], search_factor=arch["search_factor"],
-                        context="area", pad="zero")
+        return record_crop_spec(arch)
 
     def preprocess(self, crops: torch.Tensor) -> torch.Tensor:
         """RGB 0..255 -> RGB/255 normalised with the ImageNet mean and std."""
-        mean = torch.tensor(MEAN, device=crops.device).view(1, 3, 1, 1)
-        std = torch.tensor(STD, device=crops.device).view(1, 3, 1, 1)
-        return (crops.float() / 255.0 - mean) / std
-
-    # --- tracking -----------------------------------------------------------------
-    def make_tracker(self, model: TrackerModel, hparams: str | Mapping[str, Any] | None = None) -> OSTrackTracker:
-        hparams = self.resolve_hparams(hparams, default="default")
-        return OSTrackTracker(model, preprocess=self.preprocess, hparams=check_hparams(hparams))
+        return imagenet_normalize(crops)
 
     # --- training -----------------------------------------------------------------
     def loss(self, model: TrackerModel, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        device = next(model.parameters()).device
         if self.augment and model.training:
             batch = augment_pairs(batch)
-        z = self.preprocess(batch["template"].to(device))
-        x = self.preprocess(batch["search"].to(device))
-        out = model(z, x)
-        box = batch["search_box"].to(device)
+        out = forward_batch(model, batch, self.preprocess)
+        box = batch["search_box"].to(out["boxes"].device)
         return ostrack_loss(out, box, search_size=model.arch["search_size"], weights=self.loss_weights)
 
     def make_optimizer(self, model: TrackerModel, *, steps: int, lr: float | None = None):
@@ -102,9 +64,7 @@ class OSTrackFamily(TrackerFamily):
         pretrained = getattr(model, "backbone_pretrained", False)
         base = lr if lr is not None else (st["lr_pretrained"] if pretrained else st["lr_scratch"])
         scale = st["backbone_lr_scale"] if pretrained else 1.0
-        backbone = [p for p in model.backbone.parameters() if p.requires_grad]
-        ids = {id(p) for p in backbone}
-        rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+        backbone, rest = split_backbone(model)
         groups = [g for g in ({"params": rest, "lr": base}, {"params": backbone, "lr": base * scale}) if g["params"]]
         optimizer = torch.optim.AdamW(groups, lr=base, weight_decay=st["weight_decay"])
         drop_step = max(1, int(round(steps * st["lr_drop_at"])))
@@ -112,18 +72,18 @@ class OSTrackFamily(TrackerFamily):
         return optimizer, scheduler
 
 
-def make_family() -> OSTrackFamily:
-    """The registered family: presets from ``presets.py``, OSTrack's settings."""
-    return OSTrackFamily(
-        name="ostrack",
-        description="OSTrack-256: one-stream ViT over template and search tokens, candidate elimination, centre head",
-        presets=dict(PRESETS),
-        official_preset=OFFICIAL,
-        default_preset=DEFAULT,
-        hparams={k: dict(v) for k, v in HPARAMS.items()},
-        grad_clip=0.1,
-        inherited_flags=("backbone_pretrained",),
-        # A tenth of ostrack/tiny after 150 steps: full-val AO 0.084 / 0.056 / 0.039 for the
-        # three validated children of the demo; after 600: 0.086 / 0.068 / 0.077.
-        validate_steps=600,
-    )
+FAMILY = OSTrackFamily(
+    name="ostrack",
+    description="OSTrack-256: one-stream ViT over template and search tokens, candidate elimination, centre head",
+    presets=PRESETS,
+    official_preset=OFFICIAL,
+    default_preset=DEFAULT,
+    parts=FamilyParts(validate_arch=arch.validate_arch, network=OSTrackModel, tracker=OSTrackTracker,
+                      analytic_cost=cost.analytic_cost, pruning=pruning),
+    settings=TrackerSettings("ostrack", SETTINGS, HPARAMS, default="default"),
+    grad_clip=0.1,
+    inherited_flags=("backbone_pretrained",),
+    # A tenth of ostrack/tiny after 150 steps: full-val AO 0.084 / 0.056 / 0.039 for the
+    # three validated children of the demo; after 600: 0.086 / 0.068 / 0.077.
+    validate_steps=600,
+)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from trackers.common.boxes import giou
+
 WEIGHTS = {"focal": 1.0, "giou": 2.0, "l1": 5.0}
 
 
@@ -62,18 +64,10 @@ def cxcywh_to_xyxy(b: torch.Tensor) -> torch.Tensor:
     return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
 
 
-def giou_loss(pred: torch.Tensor, target: torch.Tensor, *, eps: float = 1e-7) -> tuple[torch.Tensor, torch.Tensor]:
+def giou_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean (1 - GIoU) and the IoUs of xyxy boxes."""
-    area_p = (pred[:, 2] - pred[:, 0]).clamp(min=0) * (pred[:, 3] - pred[:, 1]).clamp(min=0)
-    area_t = (target[:, 2] - target[:, 0]).clamp(min=0) * (target[:, 3] - target[:, 1]).clamp(min=0)
-    lt = torch.maximum(pred[:, :2], target[:, :2])
-    rb = torch.minimum(pred[:, 2:], target[:, 2:])
-    inter = (rb - lt).clamp(min=0).prod(dim=1)
-    union = area_p + area_t - inter
-    iou = inter / (union + eps)
-    hull = (torch.maximum(pred[:, 2:], target[:, 2:]) - torch.minimum(pred[:, :2], target[:, :2])).clamp(min=0).prod(dim=1)
-    giou = iou - (hull - union) / (hull + eps)
-    return (1 - giou).mean(), iou
+    g, iou = giou(pred, target)
+    return (1 - g).mean(), iou
 
 
 def ostrack_loss(out: dict[str, torch.Tensor], search_box: torch.Tensor, *, search_size: int,

@@ -8,24 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
 import numpy as np
 import torch
 
-from autoprune.errors import ConfigError
 from autoprune.geometry import clip_box, context_side
-from trackers.base import ModelTracker, crop_tensor
+from trackers.common.crops import crop_tensor
+from trackers.common.settings import Setting
+from trackers.common.tracking import ModelTracker
 from trackers.ostrack.head import decode_boxes
 
-HPARAM_KEYS = ("window", "clip_margin")
-
-
-def check_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    missing = [k for k in HPARAM_KEYS if k not in hparams]
-    unknown = [k for k in hparams if k not in HPARAM_KEYS]
-    if missing or unknown:
-        raise ConfigError(f"ostrack tracker settings need exactly {list(HPARAM_KEYS)}; missing {missing}, unknown {unknown}")
-    return {"window": bool(hparams["window"]), "clip_margin": float(hparams["clip_margin"])}
+SETTINGS = {"window": Setting(bool), "clip_margin": Setting(float)}
 
 
 def hann_window(size: int) -> torch.Tensor:
@@ -50,10 +42,7 @@ class OSTrackTracker(ModelTracker):
 
     name = "OSTrack"
 
-    def __init__(self, model, *, preprocess, hparams: Mapping[str, Any], name: str | None = None) -> None:
-        super().__init__(model, preprocess=preprocess, name=name)
-        self.hp = check_hparams(hparams)
-        rec = model.arch
+    def configure(self, rec: Mapping[str, Any]) -> None:
         self.template_size, self.search_size = rec["template_size"], rec["search_size"]
         self.template_factor, self.search_factor = rec["template_factor"], rec["search_factor"]
         self.window = hann_window(rec["search_size"] // rec["patch_size"])
@@ -77,8 +66,7 @@ class OSTrackTracker(ModelTracker):
 
     @torch.inference_mode()
     def update(self, image: np.ndarray) -> np.ndarray:
-        if self.cache is None:
-            raise RuntimeError("call init(image, box) before update(image)")
+        self._require_init()
         side = self._side(self.search_factor)
         out = self.model.track(self.cache, self._crop(image, side, self.search_size))
         score = out["score_map"]

@@ -1,7 +1,7 @@
 """SiamRPN++ (pysot r50_l234_dwxcorr), the CNN family: ``trackers.get("siamrpn")``."""
 import trackers
-from trackers.siamrpn.family import SiamRPNFamily, make_family
+from trackers.siamrpn.family import FAMILY
 
-FAMILY = trackers.register(make_family())
+trackers.register(FAMILY)
 
-__all__ = ["FAMILY", "SiamRPNFamily", "make_family"]
+__all__ = ["FAMILY"]

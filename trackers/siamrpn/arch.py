@@ -27,12 +27,10 @@ is the channel count of conv_kernel / conv_search (and of the depthwise correlat
 """
 from __future__ import annotations
 
-import copy
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from autoprune.errors import ConfigError
+from trackers.common.records import RecordCheck
 
 FAMILY = "siamrpn"
 VERSION = 1
@@ -41,62 +39,32 @@ LEVELS = (2, 3, 4)
 BRANCHES = ("cls", "loc")
 
 
-def _fail(where: str, problem: str) -> None:
-    raise ConfigError(f"siamrpn architecture record: {where} {problem}")
-
-
-def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(where, f"must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        _fail(where, f"must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        _fail(where, f"must be an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, where: str) -> list:
-    if not isinstance(value, (list, tuple)) or not value:
-        _fail(where, "must be a non-empty list")
-    return list(value)
+CHECK = RecordCheck(FAMILY, VERSION)
 
 
 def validate_arch(record: Mapping[str, Any]) -> dict[str, Any]:
     """Check a record and return a normalised deep copy; raises ConfigError on the first problem."""
-    rec = _mapping(record, "record")
-    if rec.get("family") != FAMILY:
-        _fail("'family'", f"must be {FAMILY!r}, got {rec.get('family')!r}")
-    version = rec.get("version")
-    if version != VERSION:
-        _fail("'version'", f"must be {VERSION} (this autoprune reads version {VERSION}), got {version!r}")
-    out: dict[str, Any] = {"family": FAMILY, "version": VERSION}
-    out["template_size"] = _positive_int(rec.get("template_size"), "'template_size'")
-    out["search_size"] = _positive_int(rec.get("search_size"), "'search_size'")
-    out["stem"] = _positive_int(rec.get("stem"), "'stem'")
+    out = CHECK.header(record)
+    rec = record
+    out["template_size"] = CHECK.positive_int(rec.get("template_size"), "'template_size'")
+    out["search_size"] = CHECK.positive_int(rec.get("search_size"), "'search_size'")
+    out["stem"] = CHECK.positive_int(rec.get("stem"), "'stem'")
 
-    stages = _list(rec.get("stages"), "'stages'")
+    stages = CHECK.entries(rec.get("stages"), "'stages'")
     if len(stages) not in (3, 4):
-        _fail("'stages'", f"must list 3 or 4 stages (layer1..layer3 or layer1..layer4), got {len(stages)}")
+        CHECK.fail("'stages'", "3 or 4 stages (layer1..layer3 or layer1..layer4)", f"{len(stages)} stages")
     out["stages"] = []
     for s, stage in enumerate(stages, start=1):
         where = f"stages[{s - 1}] (layer{s})"
-        stage = _mapping(stage, where)
+        stage = CHECK.mapping(stage, where)
         blocks = []
-        for b, block in enumerate(_list(stage.get("blocks"), f"{where}.blocks")):
+        for b, block in enumerate(CHECK.entries(stage.get("blocks"), f"{where}.blocks")):
             bw = f"{where}.blocks[{b}]"
-            block = _mapping(block, bw)
-            blocks.append({k: _positive_int(block.get(k), f"{bw}.{k}") for k in ("inner1", "inner2")})
-        out["stages"].append({"out": _positive_int(stage.get("out"), f"{where}.out"), "blocks": blocks})
+            block = CHECK.mapping(block, bw)
+            blocks.append({k: CHECK.positive_int(block.get(k), f"{bw}.{k}") for k in ("inner1", "inner2")})
+        out["stages"].append({"out": CHECK.positive_int(stage.get("out"), f"{where}.out"), "blocks": blocks})
 
-    out["template_crop"] = _positive_int(rec.get("template_crop"), "'template_crop'")
+    out["template_crop"] = CHECK.positive_int(rec.get("template_crop"), "'template_crop'")
     out["rpn"] = _validate_rpn(rec.get("rpn"), len(stages))
     out["anchor"] = _validate_anchor(rec.get("anchor"))
     _check_geometry(out)
@@ -105,45 +73,45 @@ def validate_arch(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _validate_rpn(rpn: Any, num_stages: int) -> list[dict[str, Any]]:
     entries = []
-    for i, entry in enumerate(_list(rpn, "'rpn'")):
+    for i, entry in enumerate(CHECK.entries(rpn, "'rpn'")):
         where = f"rpn[{i}]"
-        entry = _mapping(entry, where)
+        entry = CHECK.mapping(entry, where)
         level = entry.get("level")
         if level not in LEVELS:
-            _fail(f"{where}.level", f"must be one of {list(LEVELS)}, got {level!r}")
+            CHECK.fail(f"{where}.level", f"one of {list(LEVELS)}", level)
         if level > num_stages:
-            _fail(f"{where}.level", f"is {level} but the backbone has only {num_stages} stages")
-        item: dict[str, Any] = {"level": int(level), "neck": _positive_int(entry.get("neck"), f"{where}.neck")}
+            CHECK.fail(f"{where}.level", f"at most {num_stages}: the backbone has only {num_stages} stages", level)
+        item: dict[str, Any] = {"level": int(level), "neck": CHECK.positive_int(entry.get("neck"), f"{where}.neck")}
         for branch in BRANCHES:
-            part = _mapping(entry.get(branch), f"{where}.{branch}")
-            item[branch] = {k: _positive_int(part.get(k), f"{where}.{branch}.{k}") for k in ("xcorr", "hidden")}
+            part = CHECK.mapping(entry.get(branch), f"{where}.{branch}")
+            item[branch] = {k: CHECK.positive_int(part.get(k), f"{where}.{branch}.{k}") for k in ("xcorr", "hidden")}
         entries.append(item)
     levels = [e["level"] for e in entries]
     if len(set(levels)) != len(levels):
-        _fail("'rpn'", f"lists a level twice: {levels}")
+        CHECK.fail("'rpn'", "a list of distinct levels", levels)
     if max(levels) != num_stages:
-        _fail("'rpn'", f"uses levels {sorted(levels)} but the backbone has {num_stages} stages; "
-              f"drop unused trailing stages or add level {num_stages}")
+        raise CHECK.error(f"'rpn' uses levels {sorted(levels)} but the backbone has {num_stages} stages; "
+                          f"drop unused trailing stages or add level {num_stages}")
     return sorted(entries, key=lambda e: e["level"])
 
 
 def _validate_anchor(anchor: Any) -> dict[str, Any]:
-    anchor = _mapping(anchor, "'anchor'")
+    anchor = CHECK.mapping(anchor, "'anchor'")
     stride = anchor.get("stride")
     if stride != STRIDE:
-        _fail("anchor.stride", f"must be {STRIDE} (the backbone's output stride), got {stride!r}")
-    ratios = [_positive_float(r, "anchor.ratios[]") for r in _list(anchor.get("ratios"), "anchor.ratios")]
-    scales = [_positive_float(s, "anchor.scales[]") for s in _list(anchor.get("scales"), "anchor.scales")]
+        CHECK.fail("anchor.stride", f"{STRIDE} (the backbone's output stride)", stride)
+    ratios = [CHECK.positive_float(r, "anchor.ratios[]") for r in CHECK.entries(anchor.get("ratios"), "anchor.ratios")]
+    scales = [CHECK.positive_float(s, "anchor.scales[]") for s in CHECK.entries(anchor.get("scales"), "anchor.scales")]
     return {"stride": STRIDE, "ratios": ratios, "scales": scales}
 
 
 def _check_geometry(rec: dict[str, Any]) -> None:
     z = template_feature_size(rec)
     if z < 3:
-        _fail("'template_size'", f"{rec['template_size']} gives a {z}x{z} template feature map; use at least 63")
+        raise CHECK.error(f"'template_size' {rec['template_size']} gives a {z}x{z} template feature map; use at least 63")
     if score_size(rec) < 1:
-        _fail("'search_size'", f"{rec['search_size']} is too small for template {rec['template_size']}; "
-              "use about twice the template size")
+        raise CHECK.error(f"'search_size' {rec['search_size']} is too small for template {rec['template_size']}; "
+                          "use about twice the template size")
 
 
 # --- geometry implied by a record ------------------------------------------------------
@@ -213,7 +181,3 @@ def downsample_layout(stage: int) -> dict[str, int]:
 
 def stage_input_width(rec: Mapping[str, Any], stage: int) -> int:
     return rec["stem"] if stage == 1 else rec["stages"][stage - 2]["out"]
-
-
-def copy_arch(rec: Mapping[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(dict(rec))

@@ -1,4 +1,4 @@
-"""The SiamRPN++ family: presets, build, checkpoints, crops, tracker, loss and optimizer."""
+"""The SiamRPN++ family: its parts, tracker settings, crops, input transform and training recipe."""
 from __future__ import annotations
 
 import math
@@ -9,16 +9,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from autoprune.errors import ConfigError
-from trackers.base import CropSpec, Preset, TrackerFamily, TrackerModel
-from trackers.siamrpn import arch as arch_mod
-from trackers.siamrpn import pruning
+from trackers.base import CropSpec, FamilyParts, TrackerFamily, TrackerModel
+from trackers.common.settings import TrackerSettings
+from trackers.common.training import forward_batch, split_backbone
+from trackers.siamrpn import arch, cost, pruning
 from trackers.siamrpn.anchors import anchor_grid
-from trackers.siamrpn.cost import analytic_cost
 from trackers.siamrpn.loss import anchor_targets, batch_seed, rpn_loss
 from trackers.siamrpn.model import SiamRPNModel
-from trackers.siamrpn.presets import PRESETS
-from trackers.siamrpn.tracker import SiamRPNTracker, check_hparams
+from trackers.siamrpn.presets import DEFAULT, OFFICIAL, PRESETS
+from trackers.siamrpn.tracker import SETTINGS, SiamRPNTracker
 
 # Tracker settings of pysot's experiments: siamrpn_r50_l234_dwxcorr (VOT) and its _otb
 # variant. pysot has no LaSOT / GOT-10k setting for this model; 'vot' is the default.
@@ -57,17 +56,6 @@ def lr_factor(step: int, steps: int, settings: Mapping[str, float] = TRAIN) -> f
 class SiamRPNFamily(TrackerFamily):
     train_settings: dict[str, float] = field(default_factory=lambda: dict(TRAIN))
 
-    # --- architecture -------------------------------------------------------------
-    def validate_arch(self, arch: Mapping[str, Any]) -> dict[str, Any]:
-        return arch_mod.validate_arch(arch)
-
-    def build(self, arch: Mapping[str, Any]) -> SiamRPNModel:
-        return SiamRPNModel(arch_mod.validate_arch(arch))
-
-    def analytic_cost(self, arch: Mapping[str, Any]) -> dict[str, int]:
-        """Per-frame MACs, init MACs and params from the record alone."""
-        return analytic_cost(arch_mod.validate_arch(arch))
-
     # --- data ---------------------------------------------------------------------
     def crop_spec(self, arch: Mapping[str, Any]) -> CropSpec:
         t, s = arch["template_size"], arch["search_size"]
@@ -78,17 +66,9 @@ class SiamRPNFamily(TrackerFamily):
         """RGB 0..255 -> BGR 0..255, not normalised (pysot's input)."""
         return crops.flip(1).float()
 
-    # --- tracking -----------------------------------------------------------------
-    def make_tracker(self, model: TrackerModel, hparams: str | Mapping[str, Any] | None = None) -> SiamRPNTracker:
-        hparams = self.resolve_hparams(hparams, default="vot")
-        return SiamRPNTracker(model, preprocess=self.preprocess, hparams=check_hparams(hparams))
-
     # --- training -----------------------------------------------------------------
     def loss(self, model: TrackerModel, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        device = next(model.parameters()).device
-        z = self.preprocess(batch["template"].to(device))
-        x = self.preprocess(batch["search"].to(device))
-        out = model(z, x)
+        out = forward_batch(model, batch, self.preprocess)
         anchors = torch.from_numpy(anchor_grid(model.arch))
         anchors[:, :2] += model.arch["search_size"] / 2.0  # centre-relative -> crop pixels
         boxes = batch["search_box"].detach().float().cpu()
@@ -99,13 +79,12 @@ class SiamRPNFamily(TrackerFamily):
                         loc_weight=st["loc_weight"], beta=st["smooth_l1_beta"])
 
     def make_optimizer(self, model: TrackerModel, *, steps: int, lr: float | None = None):
+        """SGD with momentum, backbone at a tenth of the LR for loaded weights; warm-up then log decay."""
         st = self.train_settings
         frozen = getattr(model, "backbone_bn_frozen", False)
         base = lr if lr is not None else (st["lr_pretrained"] if frozen else st["lr_scratch"])
-        backbone = [p for p in model.backbone.parameters() if p.requires_grad]
-        ids = {id(p) for p in backbone}
-        rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
         scale = st["backbone_lr_scale"] if frozen else 1.0
+        backbone, rest = split_backbone(model)
         groups = [{"params": backbone, "lr": base * scale}, {"params": rest, "lr": base}]
         optimizer = torch.optim.SGD([g for g in groups if g["params"]], lr=base, momentum=st["momentum"],
                                     weight_decay=st["weight_decay"])
@@ -120,27 +99,16 @@ class SiamRPNFamily(TrackerFamily):
                 if isinstance(m, nn.BatchNorm2d):
                     m.eval()
 
-    # --- pruning binding ----------------------------------------------------------
-    def unit_groups(self, arch: Mapping[str, Any]) -> list:
-        return pruning.unit_groups(arch)
 
-    def blocks(self, arch: Mapping[str, Any]) -> list:
-        return pruning.blocks(arch)
-
-    def child_arch(self, arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: set[str]) -> dict[str, Any]:
-        return pruning.child_arch(arch, counts, drop_blocks)
-
-
-def make_family() -> SiamRPNFamily:
-    """The registered family: presets from ``presets.py``, pysot's tracker settings."""
-    presets = {name: Preset(name, rec, desc, official) for name, (rec, desc, official) in PRESETS.items()}
-    return SiamRPNFamily(
-        name="siamrpn",
-        description="SiamRPN++ (pysot r50_l234_dwxcorr): dilated ResNet-50, depthwise-xcorr RPN heads",
-        presets=presets,
-        official_preset="r50",
-        default_preset="small",
-        hparams={k: dict(v) for k, v in HPARAMS.items()},
-        grad_clip=10.0,
-        inherited_flags=("backbone_bn_frozen",),
-    )
+FAMILY = SiamRPNFamily(
+    name="siamrpn",
+    description="SiamRPN++ (pysot r50_l234_dwxcorr): dilated ResNet-50, depthwise-xcorr RPN heads",
+    presets=PRESETS,
+    official_preset=OFFICIAL,
+    default_preset=DEFAULT,
+    parts=FamilyParts(validate_arch=arch.validate_arch, network=SiamRPNModel, tracker=SiamRPNTracker,
+                      analytic_cost=cost.analytic_cost, pruning=pruning),
+    settings=TrackerSettings("siamrpn", SETTINGS, HPARAMS, default="vot"),
+    grad_clip=10.0,
+    inherited_flags=("backbone_bn_frozen",),
+)

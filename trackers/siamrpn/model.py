@@ -8,13 +8,14 @@
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from trackers.base import TrackerModel
-from trackers.siamrpn.arch import anchor_num, copy_arch
+from trackers.siamrpn.arch import anchor_num
 from trackers.siamrpn.backbone import ResNetBackbone
 from trackers.siamrpn.head import MultiRPN
 from trackers.siamrpn.neck import AdjustAllLayer
@@ -25,7 +26,7 @@ class SiamRPNModel(TrackerModel):
 
     def __init__(self, rec: Mapping[str, Any]) -> None:
         super().__init__()
-        self.arch = copy_arch(rec)
+        self.arch = copy.deepcopy(dict(rec))
         levels = [e["level"] for e in rec["rpn"]]
         self.backbone = ResNetBackbone(rec, levels)
         self.neck = AdjustAllLayer(rec)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from trackers.common.presets import Preset, preset_table
+
 PYSOT_ANCHOR = {"stride": 8, "ratios": [0.33, 0.5, 1, 2, 3], "scales": [8]}
 
 
@@ -59,8 +61,10 @@ SMALL = {
     "anchor": SMALL_ANCHOR,
 }
 
-PRESETS: dict[str, tuple[dict[str, Any], str, bool]] = {
-    "r50": (R50, "official SiamRPN++ r50_l234_dwxcorr (pysot), 127/255 crops, 25x25 map", True),
-    "small": (SMALL, "3-stage ResNet, levels 2+3, 63/127 crops, 9x9 map; trains on a CPU in minutes", False),
-    "tiny": (TINY, "3-stage ResNet with one block per stage, level 3 only, 63/127 crops; for tests", False),
-}
+PRESETS = preset_table(
+    Preset("r50", R50, "official SiamRPN++ r50_l234_dwxcorr (pysot), 127/255 crops, 25x25 map", official=True),
+    Preset("small", SMALL, "3-stage ResNet, levels 2+3, 63/127 crops, 9x9 map; trains on a CPU in minutes"),
+    Preset("tiny", TINY, "3-stage ResNet with one block per stage, level 3 only, 63/127 crops; for tests"),
+)
+OFFICIAL = "r50"
+DEFAULT = "small"

@@ -12,11 +12,12 @@ Coupling (what must shrink together):
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 from autoprune.prune.groups import Block, Member, UnitGroup
-from trackers.siamrpn.arch import BRANCHES, copy_arch
+from trackers.siamrpn.arch import BRANCHES
 
 _BN = ("weight", "bias", "running_mean", "running_var")
 
@@ -84,9 +85,14 @@ def blocks(arch: Mapping[str, Any]) -> list[Block]:
     return out
 
 
+def gate_points(arch: Mapping[str, Any]) -> list:
+    """None: every SiamRPN++ group ends in a BatchNorm, whose scales sparsify it."""
+    return []
+
+
 def child_arch(arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: set[str]) -> dict[str, Any]:
     """The parent record with kept widths and without the dropped bottlenecks."""
-    rec = copy_arch(arch)
+    rec = copy.deepcopy(dict(arch))
     rec["stem"] = counts.get("stem", rec["stem"])
     for s, stage in enumerate(rec["stages"], start=1):
         stage["out"] = counts.get(f"layer{s}.out", stage["out"])

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
 import numpy as np
 import torch
 
-from autoprune.errors import ConfigError
 from autoprune.geometry import context_side
-from trackers.base import ModelTracker, crop_tensor
+from trackers.common.crops import crop_tensor
+from trackers.common.settings import Setting
+from trackers.common.tracking import ModelTracker
 from trackers.siamrpn.anchors import anchor_grid, decode
 from trackers.siamrpn.arch import anchor_num, score_size
 
-HPARAM_KEYS = ("penalty_k", "window_influence", "lr")
-
-
-def check_hparams(hparams: Mapping[str, Any]) -> dict[str, float]:
-    missing = [k for k in HPARAM_KEYS if k not in hparams]
-    unknown = [k for k in hparams if k not in HPARAM_KEYS]
-    if missing or unknown:
-        raise ConfigError(f"siamrpn tracker settings need exactly {list(HPARAM_KEYS)}; "
-                          f"missing {missing}, unknown {unknown}")
-    return {k: float(hparams[k]) for k in HPARAM_KEYS}
+SETTINGS = {"penalty_k": Setting(float), "window_influence": Setting(float), "lr": Setting(float)}
 
 
 def cosine_window(rec: Mapping[str, Any]) -> np.ndarray:
@@ -61,10 +52,7 @@ class SiamRPNTracker(ModelTracker):
 
     name = "SiamRPN++"
 
-    def __init__(self, model, *, preprocess, hparams: Mapping[str, Any], name: str | None = None) -> None:
-        super().__init__(model, preprocess=preprocess, name=name)
-        self.hp = check_hparams(hparams)
-        rec = model.arch
+    def configure(self, rec: Mapping[str, Any]) -> None:
         self.template_size = rec["template_size"]
         self.search_size = rec["search_size"]
         self.window = np.tile(cosine_window(rec).reshape(-1), anchor_num(rec))
@@ -86,8 +74,7 @@ class SiamRPNTracker(ModelTracker):
 
     @torch.inference_mode()
     def update(self, image: np.ndarray) -> np.ndarray:
-        if self.cache is None:
-            raise RuntimeError("call init(image, box) before update(image)")
+        self._require_init()
         s_z = context_side(self.size[0], self.size[1], "siamfc")
         s_x = s_z * self.search_size / self.template_size
         out = self.model.track(self.cache, self._crop(image, s_x, self.search_size))

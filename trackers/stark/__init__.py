@@ -1,10 +1,7 @@
-"""STARK-S (spatial-only STARK) as an autoprune tracker family: ``trackers.get("stark")``."""
-from __future__ import annotations
-
+"""STARK-S (spatial-only STARK), the hybrid CNN/transformer family: ``trackers.get("stark")``."""
 import trackers
-from trackers.stark.family import FAMILY, StarkFamily
-from trackers.stark.model import StarkModel
+from trackers.stark.family import FAMILY
 
 trackers.register(FAMILY)
 
-__all__ = ["FAMILY", "StarkFamily", "StarkModel"]
+__all__ = ["FAMILY"]

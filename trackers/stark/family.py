@@ -1,20 +1,22 @@
-"""The STARK family: presets, build, crops, tracking loop, training recipe, cost, pruning."""
+"""The STARK family: its parts, tracker settings, crops, input transform and training recipe."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from autoprune.errors import ConfigError
-from trackers.base import CropSpec, TrackerFamily
-from trackers.stark import arch as arch_record
-from trackers.stark import cost, pruning
-from trackers.stark.inputs import normalize
+from trackers.base import CropSpec, FamilyParts, TrackerFamily, TrackerModel
+from trackers.common.crops import record_crop_spec
+from trackers.common.images import imagenet_normalize
+from trackers.common.settings import TrackerSettings
+from trackers.common.training import forward_batch, split_backbone
+from trackers.stark import arch, cost, pruning
 from trackers.stark.loss import box_loss
 from trackers.stark.model import StarkModel
 from trackers.stark.presets import DEFAULT, OFFICIAL, PRESETS
-from trackers.stark.tracker import StarkTracker
+from trackers.stark.tracker import SETTINGS, StarkTracker
 
 # Tracker settings. STARK masks the zero padding of crops when tracking; models fine-tuned
 # here see unmasked crops in training, so masking is off unless asked for.
@@ -31,74 +33,46 @@ HPARAMS: dict[str, dict[str, Any]] = {
 # scratch at 10x that (their shipped weights were made so), and so do children of them.
 # conv1/layer1 stay frozen and the backbone at 0.1x either way: trained from scratch with
 # everything at full LR, tiny reached val AO 0.070 instead of 0.147.
-LR_PRETRAINED = 1e-4
-LR_SCRATCH = 1e-3
-BACKBONE_LR_SCALE = 0.1
-WEIGHT_DECAY = 1e-4
-LR_DROP_AT = 0.8  # STARK-S drops the LR x0.1 at epoch 400 of 500
+TRAIN = {
+    "lr_pretrained": 1e-4,
+    "lr_scratch": 1e-3,
+    "backbone_lr_scale": 0.1,
+    "weight_decay": 1e-4,
+    "lr_drop_at": 0.8,  # STARK-S drops the LR x0.1 at epoch 400 of 500
+    "lr_drop": 0.1,
+}
 
 
+@dataclass
 class StarkFamily(TrackerFamily):
-    def validate_arch(self, arch: Mapping[str, Any]) -> dict[str, Any]:
-        return arch_record.validate(arch)
+    train_settings: dict[str, float] = field(default_factory=lambda: dict(TRAIN))
 
-    def build(self, arch: Mapping[str, Any]) -> StarkModel:
-        return StarkModel(arch_record.validate(arch))
-
+    # --- data ---------------------------------------------------------------------
     def crop_spec(self, arch: Mapping[str, Any]) -> CropSpec:
-        return CropSpec(
-            template_size=arch["template_size"], search_size=arch["search_size"],
-            template_factor=arch["template_factor"], search_factor=arch["search_factor"],
-            context="area", pad="zero",
-        )
+        return record_crop_spec(arch)
 
     def preprocess(self, crops: torch.Tensor) -> torch.Tensor:
-        return normalize(crops)
+        """RGB 0..255 -> RGB/255 normalised with the ImageNet mean and std."""
+        return imagenet_normalize(crops)
 
-    def make_tracker(self, model: StarkModel, hparams: str | Mapping[str, Any] | None = None) -> StarkTracker:
-        settings = dict(HPARAMS["default"])
-        given = self.resolve_hparams(hparams, default="default")
-        unknown = set(given) - set(settings)
-        if unknown:
-            raise ConfigError(f"unknown stark tracker settings {sorted(unknown)}; valid: {sorted(settings)}")
-        settings.update(given)
-        return StarkTracker(model, self.crop_spec(model.arch), mask_padding=bool(settings["mask_padding"]),
-                            margin=float(settings["margin"]), size_lr=float(settings["size_lr"]))
+    # --- training -----------------------------------------------------------------
+    def loss(self, model: TrackerModel, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        out = forward_batch(model, batch, self.preprocess)
+        target = (batch["search_box"].to(out["boxes"].device, torch.float32) / model.arch["search_size"]).clamp(0.0, 1.0)
+        return box_loss(out["boxes"], target)
 
-    def loss(self, model: StarkModel, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        device = next(model.parameters()).device
-        z = normalize(batch["template"].to(device, torch.float32))
-        x = normalize(batch["search"].to(device, torch.float32))
-        target = (batch["search_box"].to(device, torch.float32) / x.shape[-1]).clamp(0.0, 1.0)
-        return box_loss(model(z, x)["boxes"], target)
-
-    def make_optimizer(self, model: StarkModel, *, steps: int, lr: float | None = None):
+    def make_optimizer(self, model: TrackerModel, *, steps: int, lr: float | None = None):
         """AdamW, backbone at 0.1x (conv1/layer1 frozen); LR 1e-4 for loaded weights, 1e-3 from scratch."""
-        if lr is None:
-            lr = LR_PRETRAINED if getattr(model, "backbone_pretrained", False) else LR_SCRATCH
-        trunk = [p for n, p in model.named_parameters() if n.startswith("backbone.") and p.requires_grad]
-        rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            [{"params": rest, "lr": lr}, {"params": trunk, "lr": lr * BACKBONE_LR_SCALE}], lr=lr, weight_decay=WEIGHT_DECAY
-        )
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, int(steps * LR_DROP_AT)), gamma=0.1)
+        st = self.train_settings
+        pretrained = getattr(model, "backbone_pretrained", False)
+        base = lr if lr is not None else (st["lr_pretrained"] if pretrained else st["lr_scratch"])
+        backbone, rest = split_backbone(model)
+        groups = [{"params": rest, "lr": base}, {"params": backbone, "lr": base * st["backbone_lr_scale"]}]
+        optimizer = torch.optim.AdamW(groups, lr=base, weight_decay=st["weight_decay"])
+        drop_step = max(1, int(steps * st["lr_drop_at"]))
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop_step, gamma=st["lr_drop"])
         return optimizer, scheduler
 
-    def analytic_cost(self, arch: Mapping[str, Any]) -> dict[str, int]:
-        return cost.analytic_cost(arch_record.validate(arch))
-
-    # --- pruning binding (trackers/stark/pruning.py) -------------------------------
-    def unit_groups(self, arch: Mapping[str, Any]) -> list:
-        return pruning.unit_groups(arch_record.validate(arch))
-
-    def blocks(self, arch: Mapping[str, Any]) -> list:
-        return pruning.blocks(arch_record.validate(arch))
-
-    def gate_points(self, arch: Mapping[str, Any]) -> list:
-        return pruning.gate_points(arch_record.validate(arch))
-
-    def child_arch(self, arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: set[str]) -> dict[str, Any]:
-        return pruning.child_arch(arch_record.validate(arch), counts, drop_blocks)
 
 FAMILY = StarkFamily(
     name="stark",
@@ -106,7 +80,9 @@ FAMILY = StarkFamily(
     presets=PRESETS,
     official_preset=OFFICIAL,
     default_preset=DEFAULT,
-    hparams=HPARAMS,
+    parts=FamilyParts(validate_arch=arch.validate_arch, network=StarkModel, tracker=StarkTracker,
+                      analytic_cost=cost.analytic_cost, pruning=pruning),
+    settings=TrackerSettings("stark", SETTINGS, HPARAMS, default="default", partial=True),
     grad_clip=0.1,
     inherited_flags=("backbone_pretrained",),
     # A tenth of a CPU preset leaves its corner head and transformer near chance after 150

@@ -3,16 +3,39 @@ last box, the predicted corners mapped back to the image and clipped."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from autoprune.errors import AutoPruneError, ConfigError
 from autoprune.geometry import box_center
-from trackers.base import CropSpec, ModelTracker, crop_tensor
-from trackers.stark.inputs import normalize, padding_mask
-from trackers.stark.model import StarkModel
+from trackers.common.crops import crop_tensor, record_crop_spec
+from trackers.common.settings import Setting
+from trackers.common.tracking import ModelTracker
+
+# size_lr 1 takes every predicted size as is; below 1 the size moves part of the way.
+SETTINGS = {
+    "mask_padding": Setting(bool),
+    "margin": Setting(float),
+    "size_lr": Setting(float, within=lambda v: 0.0 < v <= 1.0, expected="in (0, 1] (1: no smoothing)"),
+}
+
+
+def padding_mask(image_shape: tuple[int, ...], center, side: float, out_size: int) -> np.ndarray:
+    """[out,out] bool: True where a ``crop_square`` crop samples outside the image (zero padding).
+
+    Crop pixel u samples image coordinate ``cx - side/2 + (u + 0.5) * side/out`` (pixel
+    centres), so validity is separable in x and y.
+    """
+    height, width = image_shape[:2]
+    step = max(float(side), 1.0) / out_size
+    u = (np.arange(out_size) + 0.5) * step
+    xs = float(center[0]) - max(float(side), 1.0) / 2.0 + u
+    ys = float(center[1]) - max(float(side), 1.0) / 2.0 + u
+    valid_x = (xs >= 0) & (xs < width)
+    valid_y = (ys >= 0) & (ys < height)
+    return ~(valid_y[:, None] & valid_x[None, :])
 
 
 def clip_with_margin(box_xywh: Sequence[float], width: int, height: int, margin: float) -> np.ndarray:
@@ -24,19 +47,15 @@ def clip_with_margin(box_xywh: Sequence[float], width: int, height: int, margin:
 
 
 class StarkTracker(ModelTracker):
-    """got10k-style tracker around a :class:`StarkModel` (``init`` then ``update`` per frame)."""
+    """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
 
     name = "stark"
 
-    def __init__(self, model: StarkModel, spec: CropSpec, *, mask_padding: bool = False, margin: float = 10.0,
-                 size_lr: float = 1.0) -> None:
-        super().__init__(model)
-        if not 0.0 < size_lr <= 1.0:
-            raise ConfigError(f"stark tracker setting size_lr must be in (0, 1], got {size_lr:g} (1: no smoothing)")
-        self.spec = spec
-        self.mask_padding = mask_padding
-        self.margin = margin
-        self.size_lr = size_lr
+    def configure(self, rec: Mapping[str, Any]) -> None:
+        self.spec = record_crop_spec(rec)
+        self.mask_padding = self.hp["mask_padding"]
+        self.margin = self.hp["margin"]
+        self.size_lr = self.hp["size_lr"]
         self.state = np.zeros(4)
 
     def _crop(self, image: np.ndarray, box: Sequence[float], factor: float, size: int):
@@ -47,7 +66,7 @@ class StarkTracker(ModelTracker):
         mask = None
         if self.mask_padding:
             mask = torch.from_numpy(padding_mask(image.shape, center, side, size)).to(self.device)[None]
-        return normalize(pixels), mask, center, max(side, 1.0)
+        return self.preprocess(pixels), mask, center, max(side, 1.0)
 
     @torch.no_grad()
     def init(self, image: np.ndarray, box: Sequence[float]) -> None:
@@ -57,8 +76,7 @@ class StarkTracker(ModelTracker):
 
     @torch.no_grad()
     def update(self, image: np.ndarray) -> np.ndarray:
-        if self.cache is None:
-            raise AutoPruneError("stark tracker: call init(image, box) on the first frame before update(image)")
+        self._require_init()
         x, mask, center, side = self._crop(image, self.state, self.spec.search_factor, self.spec.search_size)
         box = self.model.track(self.cache, x, mask)["boxes"][0].tolist()
         height, width = image.shape[:2]
