@@ -95,7 +95,7 @@ def test_search_with_an_invalid_space_file_names_file_key_and_form(tmp_path, cap
     assert code == 2 and "no.yaml: no such file" in line
 
 
-_BUILTIN_SPACE = Path(__file__).resolve().parents[1] / "search_spaces" / "siamrpn.yaml"
+_BUILTIN_SPACE = Path(__file__).resolve().parents[1] / "trackers" / "siamrpn" / "space.yaml"
 _mutation = st.one_of(
     st.tuples(st.just("delete"), st.integers(0, 4000), st.integers(1, 40)),
     st.tuples(st.just("insert"), st.integers(0, 4000), st.text(alphabet=":-[]{},#&*!|>'\" \n\tx0.5-1", min_size=1, max_size=8)),

@@ -25,7 +25,6 @@ from __future__ import annotations
 import fnmatch
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -146,19 +145,31 @@ def parse_space(data: Any, source: str) -> SearchSpace:
                        description=str(data.get("description", "")))
 
 
+def _former_builtin_path(path: Path) -> str | None:
+    """The family of a ``search_spaces/<family>.yaml`` path, where default spaces were kept before
+    they moved into the family folders; such paths still name the built-in space."""
+    if path.parent.name == "search_spaces" and path.suffix == ".yaml" and not path.exists():
+        return path.stem
+    return None
+
+
 def load_space(name_or_path: str | Path) -> SearchSpace:
     """A family's built-in space (``siamrpn``) or a user's YAML file (``--space FILE``)."""
+    import search_spaces
+
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    name = _former_builtin_path(path)
+    if name is None and (path.suffix in (".yaml", ".yml") or path.exists()):
         if not path.is_file():
             raise ConfigError(f"search space {path}: no such file")
         text, source = path.read_text(), str(path)
     else:
+        name = name or str(name_or_path)
         try:
-            text = resources.files("search_spaces").joinpath(f"{name_or_path}.yaml").read_text()
+            text = search_spaces.read(name)
         except FileNotFoundError:
-            raise ConfigError(f"no built-in search space for {name_or_path!r}; pass --space FILE") from None
-        source = f"search_spaces/{name_or_path}.yaml"
+            raise ConfigError(f"no built-in search space for {name!r}; pass --space FILE") from None
+        source = search_spaces.source(name)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
