@@ -6,40 +6,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 import trackers
-from autoprune.checkpoint import load_strict, read_metadata, read_state_dict
-from autoprune.errors import CheckpointError, ConfigError
-
-
-def _arch_of(path: Path) -> tuple[dict, Path, dict]:
-    """The architecture record, weights file and metadata of a saved model (dir or .safetensors)."""
-    if path.is_dir():
-        weights = path / "model.safetensors"
-    else:
-        weights = path
-    if not weights.is_file():
-        raise CheckpointError(f"{path}: no model.safetensors here; pass a training output or export directory")
-    meta = read_metadata(weights)
-    if "arch" not in meta:
-        raise CheckpointError(f"{weights}: carries no architecture record; pass --tracker and --preset with --checkpoint")
-    return json.loads(meta["arch"]), weights, meta
+from autoprune import loading
+from autoprune.checkpoint import read_metadata, read_state_dict
+from autoprune.errors import ConfigError
 
 
 def load_saved(path: str | Path):
-    """(family, model) from a directory or file written by ``autoprune train`` / ``export``."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file or directory")
-    if path.is_dir() and (path / "arch.json").is_file():  # an export: checked against its recorded hash
-        from autoprune.export import load_model
-
-        return load_model(path)
-    arch, weights, meta = _arch_of(path)
-    family = trackers.get(arch.get("family", ""))
-    model = family.build(family.validate_arch(arch))
-    load_strict(model, read_state_dict(weights), source=str(weights))
-    family.restore_flags(model, meta)  # e.g. "from official weights": a fine-tune then treats it gently
-    model.eval()
-    return family, model
+    """(family, model) from a directory or file written by ``autoprune train`` / ``export`` (see ``autoprune.loading``)."""
+    return loading.load(path)
 
 
 class Resolved(NamedTuple):
@@ -85,9 +59,7 @@ def resolve(tracker: str | None, preset: str | None, checkpoint: str | None, wei
 
 def _from_checkpoint(family, preset: str | None, checkpoint: str, record: dict | None, *, trust_pickle: bool):
     if preset is None and record is not None:  # our own file: its record is the architecture
-        model = family.build(family.validate_arch(record))
-        family.load_checkpoint(model, checkpoint, trust_pickle=trust_pickle)
-        return model
+        return loading.from_record(record, checkpoint, checkpoint=True, trust_pickle=trust_pickle)[1]
     return family.create(preset, checkpoint=checkpoint, trust_pickle=trust_pickle)
 
 
