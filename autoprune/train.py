@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from autoprune.checkpoint import atomic_write, read_state_dict, save_safetensors
+from autoprune.checkpoint import atomic_write, load_strict, read_state_dict, save_safetensors
 from autoprune.device import autocast, grad_scaler, model_device, to_device
-from autoprune.errors import AutoPruneError
+from autoprune.errors import AutoPruneError, CheckpointError
 from autoprune.progress import progress_bar
 
 
@@ -94,18 +94,38 @@ def save_snapshot(out_dir: Path, model, step: int) -> Path:
     return path
 
 
-def _resume(out_dir: Path, model, optimizer, scheduler) -> TrainResult:
+def _resume(out_dir: Path, model, optimizer, scheduler, total_steps: int) -> TrainResult:
     progress_file = out_dir / "progress.json"
-    if not progress_file.is_file():
+    if not progress_file.exists():  # no checkpoint was completed yet: start from scratch
         return TrainResult()
-    progress = json.loads(progress_file.read_text())
+
+    def damaged(what: str) -> CheckpointError:
+        return CheckpointError(f"{progress_file}: {what}; cannot resume from {out_dir} — use a new --out, "
+                               "or drop --resume to train from scratch (it overwrites the checkpoint)")
+
+    try:
+        progress = json.loads(progress_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise damaged(f"unreadable ({type(exc).__name__})") from None
+    if not isinstance(progress, dict):
+        raise damaged("not the JSON object a checkpoint holds")
     if progress.get("arch") != model.arch:
         raise AutoPruneError(f"{out_dir}: checkpoint is of another architecture; use a new --out or drop --resume")
-    model.load_state_dict(read_state_dict(out_dir / "model.safetensors"))
-    _restore_optimizer(optimizer, read_state_dict(out_dir / "optimizer.safetensors"), progress["optimizer"])
-    if scheduler is not None and progress.get("scheduler") is not None:
-        scheduler.load_state_dict(progress["scheduler"])
-    return TrainResult(losses=list(progress["losses"]), steps=int(progress["steps"]))
+    steps, losses = progress.get("steps"), progress.get("losses")
+    numbers = isinstance(losses, list) and all(type(v) in (int, float) for v in losses)
+    if type(steps) is not int or steps < 0 or not numbers or len(losses) != steps:
+        raise damaged(f"steps {steps!r} with {len(losses) if isinstance(losses, list) else 'no'} losses do not match")
+    if steps > total_steps:
+        raise damaged(f"it is at step {steps}, beyond --steps {total_steps}; pass --steps {steps} or more")
+    weights = out_dir / "model.safetensors"
+    load_strict(model, read_state_dict(weights), source=str(weights))
+    try:  # names and shapes must be this optimizer's (a damaged file or another model's breaks either)
+        _restore_optimizer(optimizer, read_state_dict(out_dir / "optimizer.safetensors"), progress["optimizer"])
+        if scheduler is not None and progress.get("scheduler") is not None:
+            scheduler.load_state_dict(progress["scheduler"])
+    except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
+        raise damaged(f"the optimizer state does not fit this model ({type(exc).__name__})") from None
+    return TrainResult(losses=[float(v) for v in losses], steps=steps)
 
 
 def train(
@@ -142,7 +162,7 @@ def train(
     scaler = grad_scaler(amp)
     optimizer, scheduler = family.make_optimizer(model, steps=steps, lr=lr)
     out = Path(out_dir) if out_dir is not None else None
-    result = _resume(out, model, optimizer, scheduler) if (out is not None and resume) else TrainResult()
+    result = _resume(out, model, optimizer, scheduler, steps) if (out is not None and resume) else TrainResult()
     family.train_mode(model)
     params = [p for p in model.parameters() if p.requires_grad]
     with progress_bar(description, total=steps, enabled=progress) as bar:
