@@ -47,3 +47,44 @@ def one_error_line(done) -> str:
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
     return errors[0]
+
+
+def smallest_preset(family) -> str:
+    """The preset with the fewest per-frame MACs: the cheapest one to prune, train and export in a test."""
+    return min(family.presets, key=lambda name: family.analytic_cost(family.arch(name))["frame_macs"])
+
+
+def builtin_val_sequence(index: int = 0):
+    """A sequence of the built-in val split (every family's tracking tests run on it)."""
+    from autoprune.data import builtin_root, open_split
+
+    return open_split(builtin_root(), "val")[index]
+
+
+def pruned_child(family, preset: str, *, seed: int = 1):
+    """A child of a seeded ``family/preset`` parent pruned by a random point of the family's default space."""
+    import numpy as np
+    import torch
+
+    from autoprune.prune.pruner import Pruner
+    from autoprune.prune.space import load_space
+
+    torch.manual_seed(0)
+    pruner = Pruner(family.create(preset).eval(), load_space(family.name))
+    child, arch = pruner.prune(pruner.space.random(np.random.default_rng(seed)))
+    return child.eval(), arch
+
+
+def track_steps(tracker, sequence, frames: int):
+    """Boxes of ``tracker`` started afresh on each of the first ``frames`` frames from the true box.
+
+    One step from the same state each time: a closed loop of an untrained model is chaotic, so
+    two runtimes are compared step by step rather than along their own paths.
+    """
+    import numpy as np
+
+    boxes = []
+    for i in range(1, frames):
+        tracker.init(sequence.image(i - 1), sequence.boxes[i - 1])
+        boxes.append(tracker.update(sequence.image(i)))
+    return np.array(boxes)

@@ -1,18 +1,17 @@
-"""SiamRPN++ network: official layout, strict loading, split paths, MACs and record validation."""
+"""SiamRPN++ network: pysot's parameter count and checkpoint wrapper, timm's ResNet-50, output shapes, MACs, records.
+
+What every family must do (layouts, costs, rebuilds, tracking, export) is in test_family_conformance.py.
+"""
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 import trackers
 from autoprune.errors import CheckpointError, ConfigError
 
-OFFICIAL_LAYOUT = Path(__file__).parent / "data" / "siamrpn_r50_l234_dwxcorr.json"
 FAMILY = trackers.get("siamrpn")
 
 
@@ -34,14 +33,8 @@ def _pruned_record() -> dict:
     return FAMILY.validate_arch(rec)
 
 
-def test_r50_matches_official_layout(r50):
-    official = json.loads(OFFICIAL_LAYOUT.read_text())
-    ours = r50.state_dict()
-    assert set(ours) == set(official)
-    assert {k: list(v.shape) for k, v in ours.items()} == official
-    params = sum(p.numel() for p in r50.parameters())
-    assert params == 53_950_624
-    assert FAMILY.analytic_cost(r50.arch)["params"] == params
+def test_r50_has_pysots_parameter_count(r50):
+    assert sum(p.numel() for p in r50.parameters()) == 53_950_624
 
 
 def test_r50_checkpoint_loads_strictly_and_wrong_file_is_one_clear_error(r50, tmp_path):
@@ -76,42 +69,17 @@ def test_r50_backbone_equals_timm_resnet50(r50):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("preset", ["tiny", "small", "pruned"])
-def test_forward_equals_track_of_cached_template(preset):
-    rec = _pruned_record() if preset == "pruned" else FAMILY.arch(preset)
+def test_outputs_are_pysots_cls_and_loc_maps_and_the_cache_holds_every_level():
+    rec = _pruned_record()
     torch.manual_seed(0)
     model = FAMILY.build(rec).eval()
     z, x = FAMILY.example_inputs(rec, batch=2)
     with torch.no_grad():
         cache = model.template(z)
         out = model.track(cache, x)
-        again = model(z, x)
     anchors = len(rec["anchor"]["ratios"]) * len(rec["anchor"]["scales"])
     assert out["cls"].shape == (2, 2 * anchors, 9, 9) and out["loc"].shape == (2, 4 * anchors, 9, 9)
     assert len(cache) == 2 * len(rec["rpn"])
-    for key in ("cls", "loc"):
-        assert torch.equal(out[key], again[key])
-
-
-def _counted_macs(rec: dict) -> tuple[int, int, int]:
-    """MACs of the real model's two paths, counted on the meta device (no arithmetic done)."""
-    with torch.device("meta"):
-        model = FAMILY.build(rec).eval()
-        z = torch.empty(1, 3, rec["template_size"], rec["template_size"])
-        x = torch.empty(1, 3, rec["search_size"], rec["search_size"])
-    with FlopCounterMode(display=False) as init:
-        cache = model.template(z)
-    with FlopCounterMode(display=False) as frame:
-        model.track(cache, x)
-    params = sum(p.numel() for p in model.parameters())
-    return frame.get_total_flops() // 2, init.get_total_flops() // 2, params
-
-
-@pytest.mark.parametrize("preset", ["r50", "small", "tiny", "pruned"])
-def test_analytic_cost_equals_counted(preset):
-    rec = _pruned_record() if preset == "pruned" else FAMILY.arch(preset)
-    frame, init, params = _counted_macs(rec)
-    assert FAMILY.analytic_cost(rec) == {"frame_macs": frame, "init_macs": init, "params": params}
 
 
 def test_r50_macs_match_published():
@@ -151,11 +119,3 @@ def test_bad_records_name_the_problem(change, words):
     with pytest.raises(ConfigError) as err:
         FAMILY.validate_arch(_broken(change))
     assert words in str(err.value) and "\n" not in str(err.value)
-
-
-def test_records_are_json_and_rebuild_identically():
-    rec = _pruned_record()
-    again = FAMILY.validate_arch(json.loads(json.dumps(rec)))
-    assert again == rec and again["family"] == "siamrpn" and again["version"] == 1
-    model = FAMILY.build(again)
-    assert model.arch == rec

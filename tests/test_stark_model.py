@@ -1,10 +1,11 @@
-"""STARK family: official layout, presets, records, analytic cost against counted cost."""
+"""STARK family: the published counts, presets, records, a hand-pruned record's cost and padding masks.
+
+What every family must do (layouts, costs, rebuilds, tracking, export) is in test_family_conformance.py.
+"""
 from __future__ import annotations
 
 import copy
-import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +16,6 @@ from autoprune.cost import count_macs, count_macs_hooks
 from autoprune.errors import ConfigError
 
 FAMILY = trackers.get("stark")
-OFFICIAL_LAYOUT = Path(__file__).parent / "data" / "stark_s50.json"
 
 
 def pruned_record() -> dict:
@@ -32,15 +32,10 @@ def pruned_record() -> dict:
     return FAMILY.validate_arch(rec)
 
 
-def test_s50_matches_official_layout():
-    layout = json.loads(OFFICIAL_LAYOUT.read_text())
-    model = FAMILY.create("s50")
-    state = {k: list(v.shape) for k, v in model.state_dict().items()}
-    assert state == layout  # same keys, same shapes (460 keys)
-    assert list(state) == list(layout)  # and the official order
+def test_s50_has_the_published_parameter_count():
+    with torch.device("meta"):
+        model = FAMILY.create("s50")
     assert sum(p.numel() for p in model.parameters()) == 28_095_554
-    assert FAMILY.analytic_cost(model.arch)["params"] == 28_095_554
-    assert FAMILY.preset("s50").official and FAMILY.official_preset == "s50"
 
 
 def test_s50_macs_match_published():
@@ -60,15 +55,14 @@ def test_presets():
     assert all(layer["ffn"] == 768 and layer["self_attn"]["heads"] == 4 for layer in mini["encoder"])
 
 
-def test_mini_builds_and_runs():
+def test_outputs_are_corner_maps_and_a_normalised_box():
     torch.manual_seed(0)
-    model = FAMILY.create("mini").eval()
-    assert FAMILY.analytic_cost(model.arch)["params"] == sum(p.numel() for p in model.parameters())
-    z, x = FAMILY.example_inputs(model.arch)
+    model = FAMILY.build(pruned_record()).eval()
+    z, x = FAMILY.example_inputs(model.arch, batch=2)
     with torch.no_grad():
         out = model(z, x)
-    assert out["boxes"].shape == (1, 4) and out["score_maps"].shape == (1, 2, 20, 20)
-    assert torch.isfinite(out["boxes"]).all() and (out["boxes"] >= 0).all() and (out["boxes"] <= 1).all()
+    assert out["boxes"].shape == (2, 4) and out["score_maps"].shape == (2, 2, 8, 8)
+    assert (out["boxes"] >= 0).all() and (out["boxes"] <= 1).all()
 
 
 def _counted(model, arch):
@@ -81,9 +75,9 @@ def _counted(model, arch):
     return frame.get_total_flops() // 2, init.get_total_flops() // 2, cache, x
 
 
-@pytest.mark.parametrize("record", ["tiny", "pruned"])
-def test_analytic_cost_equals_counted(record):
-    arch = pruned_record() if record == "pruned" else FAMILY.arch(record)
+def test_a_hand_pruned_record_costs_what_is_counted():
+    """Heads that do not multiply out to d_model, unequal attention in one decoder layer."""
+    arch = pruned_record()
     model = FAMILY.build(arch).eval()
     frame, init, cache, x = _counted(model, arch)
     cost = FAMILY.analytic_cost(arch)
@@ -127,8 +121,7 @@ def test_bad_records_are_rejected(edit, message):
         FAMILY.validate_arch(rec)
 
 
-def test_record_is_json_and_roundtrips():
+def test_crop_factors_come_from_the_record():
     rec = pruned_record()
-    assert FAMILY.validate_arch(json.loads(json.dumps(rec))) == rec
     assert math.isclose(FAMILY.crop_spec(rec).search_factor, 4.0)
     assert math.isclose(FAMILY.crop_spec(FAMILY.arch("s50")).search_factor, 5.0)
