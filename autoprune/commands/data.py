@@ -65,10 +65,13 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(split, str(len(seqs)), str(frames), str(visible))
         results.print(table)
         return 0
+    from autoprune.data.verify import check_names, check_tracked_sequence
+
     seqs = data.open_split(root, args.split)[: args.limit]
+    check_names(seqs, args.split, root)
     with progress_bar("checking", total=len(seqs)) as bar:
         for seq in seqs:
-            data.check_sequence(seq)
+            check_tracked_sequence(seq, args.split)
             bar.advance(1)
     results.print(f"[green]ok[/]: {len(seqs)} sequences of {root} ({args.split}) read without problems")
     return 0

@@ -39,6 +39,9 @@ def read_split(root: Path, split: str) -> list[Sequence]:
         present = ", ".join(splits(root)) or "none"
         raise DataError(f"GOT-10k split {split!r} not found: {list_file} does not exist (splits present: {present})")
     names = [line.strip() for line in read_text(list_file).splitlines() if line.strip()]
+    for name in names:  # a folder of this split: no path that reaches another split or outside the dataset
+        if "/" in name or "\\" in name or "\0" in name or name in (".", ".."):
+            raise DataError(f"{list_file}: {name!r} is not a sequence folder name; list one folder of {split_dir} per line")
     return [read_sequence(split_dir / name, first_only_ok=(split == "test")) for name in names]
 
 

@@ -229,6 +229,14 @@ def check_box(seq: Sequence, index: int, width: int, height: int) -> None:
         )
 
 
+def check_first_box(seq: Sequence) -> None:
+    """DataError (file and line) unless frame 0 has a finite box of positive size to start tracking from."""
+    x, y, w, h = seq.boxes[0]
+    if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
+        raise DataError(f"{seq.where(0)}: first-frame box ({x:g},{y:g},{w:g},{h:g}) is missing or empty; a tracker "
+                        "starts from it — give the target's box in the first frame, or remove the sequence")
+
+
 def image_size(path: Path | str) -> tuple[int, int]:
     """(width, height) from the image header only; DataError if missing or not an image."""
     from PIL import Image, UnidentifiedImageError

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from pathlib import Path
 
 from autoprune.cache import cache_dir
 from autoprune.data.detect import open_split
-from autoprune.data.sequence import Sequence, check_sequence
+from autoprune.data.sequence import Sequence, check_first_box, check_sequence
 from autoprune.errors import DataError
+
+CHECKS = 2  # bump when the checks change: a split that passed older checks is checked again
 
 
 def fingerprint(sequences: list[Sequence]) -> str:
@@ -32,7 +35,7 @@ def fingerprint(sequences: list[Sequence]) -> str:
 
 
 def _marker(root: Path, split: str, count: int) -> Path:
-    key = hashlib.sha256(f"{root.resolve()}\0{split}\0{count}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{CHECKS}\0{root.resolve()}\0{split}\0{count}".encode()).hexdigest()[:24]
     return cache_dir("checked") / f"{key}.ok"
 
 
@@ -43,12 +46,27 @@ def checked_split(root, split: str, *, limit: int | None = None) -> list[Sequenc
     print_ = fingerprint(sequences)
     if marker.is_file() and marker.read_text() == print_:
         return sequences
+    check_names(sequences, split, root)
     for seq in sequences:
-        check_sequence(seq)
+        check_tracked_sequence(seq, split)
     tmp = marker.with_name(f".{marker.name}.{os.getpid()}")
     tmp.write_text(print_)
     tmp.replace(marker)  # whole or absent: processes checking the same split at once both succeed
     return sequences
+
+
+def check_names(sequences: list[Sequence], split: str, root) -> None:
+    """DataError if the split lists a sequence more than once (results are kept per name)."""
+    repeated = sorted(name for name, n in Counter(seq.name for seq in sequences).items() if n > 1)
+    if repeated:
+        raise DataError(f"split {split!r} of {root} lists {', '.join(repeated[:5])} more than once; list each sequence once")
+
+
+def check_tracked_sequence(seq: Sequence, split: str) -> None:
+    """Every image header and box; in a split that is tracked (not train), also the first box trackers start from."""
+    check_sequence(seq)
+    if split != "train":
+        check_first_box(seq)
 
 
 def check_splits(root, splits: tuple[str, ...] | list[str]) -> None:
