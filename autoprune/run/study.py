@@ -65,6 +65,9 @@ def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
                 hint = (f"; the run records it with the password masked: set {URL_ENV} to the full URL "
                         "(or give the password through PGPASSWORD or ~/.pgpass)")
             first = (str(exc).splitlines() or [""])[0]
+            if url.startswith("sqlite") and ("not a database" in first or "malformed" in first):
+                hint = ("; the SQLite file is damaged: restore it from a backup, or move it aside and re-run the "
+                        "search to start the study afresh")
             raise ConfigError(mask_secrets(f"--storage {given}: cannot open ({type(exc).__name__}: {first}){hint}")) from None
 
 
@@ -192,7 +195,16 @@ def open_run(run: str | Path, *, storage: str | None = None) -> RunInfo:
     meta_file = run_dir / "run.json"
     if not meta_file.is_file():
         raise ConfigError(f"{run_dir}: not a search run (no run.json); pass the directory `autoprune search` printed")
-    meta = json.loads(meta_file.read_text())
+    rewrite = "re-run the `autoprune search` command that made the run (it rewrites run.json and keeps finished trials)"
+    try:
+        meta = json.loads(meta_file.read_text())
+        name = meta["study_name"]
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # JSON errors are ValueErrors
+        raise ConfigError(f"{meta_file}: damaged ({type(exc).__name__}); {rewrite}") from None
     store = storage_for(run_dir, storage or meta.get("storage"))
-    study = optuna.load_study(study_name=meta["study_name"], storage=store)
+    try:
+        study = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        raise ConfigError(mask_secrets(f"{run_dir}: its storage {meta.get('storage') or 'study.db'} holds no study {name!r} "
+                                       "(deleted, emptied or replaced); restore it from a backup, or re-run the search to start the study afresh")) from None
     return RunInfo(run_dir=run_dir, study=study, settings=meta)
