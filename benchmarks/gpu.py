@@ -83,12 +83,13 @@ def _cpu_threads():
 
 def search_on_cuda(work: Path) -> dict:
     """A 4-trial, 2-worker search on CUDA, validated and exported: the `autoprune search` path."""
-    from autoprune.search.runner import SearchSettings, search
+    from autoprune.pipeline import search
+    from autoprune.run.settings import SearchSettings
     from autoprune.run.study import finished, open_run
 
-    settings = SearchSettings(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=4, workers=2,
-                              proxy_steps=3, proxy_sequences=1, parent_steps=4, validate_steps=3, validate_max=1, device="cuda",
-                              runs_dir=str(work / "runs"), seed=0, command="python -m benchmarks gpu")
+    settings = SearchSettings.from_options(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=4, workers=2,
+                                           proxy_steps=3, proxy_sequences=1, parent_steps=4, validate_steps=3, validate_max=1, device="cuda",
+                                           runs_dir=str(work / "runs"), seed=0, command="python -m benchmarks gpu")
     start = time.perf_counter()
     summary = search(settings, progress=False)
     seconds = time.perf_counter() - start

@@ -24,11 +24,11 @@ def load_as_checkpoint(family, preset: str, model, tmp_path):
 
 def tiny_search_settings(tmp_path, **overrides):
     """SearchSettings of a seconds-long siamrpn/tiny search under ``tmp_path`` (no validation unless asked)."""
-    from autoprune.search.runner import SearchSettings
+    from autoprune.run.settings import SearchSettings
 
     base = dict(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=3, proxy_steps=1,
                 proxy_sequences=1, parent_steps=4, validate_max=0, runs_dir=str(tmp_path / "runs"), command="autoprune search (test)")
-    return SearchSettings(**{**base, **overrides})
+    return SearchSettings.from_options(**{**base, **overrides})
 
 
 def run_cli(cwd, *args: str, timeout: float = 600):

@@ -18,16 +18,17 @@ import trackers
 from autoprune.errors import ExportError
 from autoprune.export import export_model, load_model
 from autoprune.export.writer import ONNX_MAX_REL_DIFF, relative_difference
-from autoprune.search.runner import SearchSettings, search
+from autoprune.pipeline import search
+from autoprune.run.settings import SearchSettings
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("search")
-    s = SearchSettings(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=2, proxy_steps=2,
-                       proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, validate_sequences=4, runs_dir=str(tmp / "runs"),
-                       command="autoprune search (test)")
+    s = SearchSettings.from_options(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=2, proxy_steps=2,
+                                    proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, validate_sequences=4, runs_dir=str(tmp / "runs"),
+                                    command="autoprune search (test)")
     return Path(search(s, progress=False)["run_dir"])
 
 

@@ -14,7 +14,9 @@ from autoprune.proxy.oneshot import (OneShotScorer, OneShotSettings, SupernetSet
                                      save_supernet, train_supernet)
 from autoprune.prune.pruner import Pruner
 from autoprune.prune.space import load_space
-from autoprune.search.runner import SearchSettings, search, supernet_file
+from autoprune.pipeline import search
+from autoprune.run.settings import SearchSettings
+from autoprune.search.supernet import supernet_file
 from autoprune.run.study import finished, open_run
 
 
@@ -81,9 +83,9 @@ def test_supernet_training_updates_shared_weights_and_scores_repeat(tiny, tmp_pa
 
 @pytest.mark.slow
 def test_search_with_the_oneshot_proxy_trains_the_supernet_once(tmp_path):
-    s = SearchSettings(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=3, proxy_steps=2,
-                       proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, runs_dir=str(tmp_path / "runs"),
-                       proxy="oneshot", supernet_steps=2, sampler="random", command="autoprune search (test)")
+    s = SearchSettings.from_options(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=3, proxy_steps=2,
+                                    proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, runs_dir=str(tmp_path / "runs"),
+                                    proxy="oneshot", supernet_steps=2, sampler="random", command="autoprune search (test)")
     summary = search(s, progress=False)
     path = supernet_file(Path(summary["run_dir"]))
     assert path.is_file() and (path.parent / "summary.json").is_file()
@@ -95,5 +97,5 @@ def test_search_with_the_oneshot_proxy_trains_the_supernet_once(tmp_path):
         assert t.values[0] == t.user_attrs["oneshot_loss"] < 0
     assert Path(summary["export"]).is_dir()
     written = path.stat().st_mtime_ns
-    search(SearchSettings(**{**s.__dict__, "trials": 4, "validate_max": 0}), progress=False)  # resume: no retraining
+    search(s.with_options(trials=4, validate_max=0), progress=False)  # resume: no retraining
     assert path.stat().st_mtime_ns == written and finished(open_run(summary["run_dir"]).study) == 4

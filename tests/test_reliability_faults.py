@@ -21,7 +21,9 @@ import trackers
 from autoprune.cli import main
 from autoprune.errors import AutoPruneError
 from autoprune.search.objective import fail_reason
-from autoprune.search.runner import SearchSettings, build_context, open_study, optimize
+from autoprune.run.context import build_context
+from autoprune.run.settings import SearchSettings
+from autoprune.search.trials import open_study, optimize
 from autoprune.run.study import REQUEUED_KEY, WORKER_KEY, finished
 from tests.conftest import tiny_search_settings
 

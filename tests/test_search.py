@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from autoprune.errors import BudgetError, ConfigError
-from autoprune.search.runner import SearchSettings, search
+from autoprune.pipeline import search
+from autoprune.run.settings import SearchSettings
 from autoprune.run.study import feasible, finished, open_run
 
 
@@ -18,7 +19,7 @@ def settings(tmp_path: Path, **kw) -> SearchSettings:
                 proxy_sequences=1, parent_steps=4, validate_steps=2, validate_max=1, validate_sequences=4, runs_dir=str(tmp_path / "runs"),
                 seed=0, command="autoprune search (test)")
     base.update(kw)
-    return SearchSettings(**base)
+    return SearchSettings.from_options(**base)
 
 
 @pytest.fixture(autouse=True)
@@ -109,8 +110,9 @@ def test_validation_shared_among_workers_records_what_one_process_would(tmp_path
 
 @pytest.mark.parametrize("tracker, steps", [("stark", 1000), ("siamrpn", 150)])
 def test_validation_steps_default_to_the_family_s(tmp_path, tracker, steps):
-    from autoprune.search.runner import build_context
+    from autoprune.run.context import build_context
 
     s = settings(tmp_path, tracker=tracker, validate_steps=None, preset=None)
-    build_context(s, progress=False)
-    assert s.validate_steps == steps  # written to run.json as resolved, so validate/export reuse it
+    ctx = build_context(s, progress=False)
+    assert ctx.settings.validation.steps == steps  # written to run.json as resolved, so validate/export reuse it
+    assert s.validation.steps is None  # resolved into a new object: the given settings stay as they were

@@ -7,7 +7,8 @@ import optuna
 import pytest
 import torch
 
-from autoprune.search.runner import SearchSettings, search
+from autoprune.pipeline import search
+from autoprune.run.settings import SearchSettings
 from autoprune.run.study import feasible, finished, open_run
 
 
@@ -15,7 +16,7 @@ def settings(tmp_path: Path, **kw) -> SearchSettings:
     base = dict(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=2, proxy_steps=2,
                 proxy_sequences=1, parent_steps=4, validate_max=0, runs_dir=str(tmp_path / "runs"), command="test")
     base.update(kw)
-    return SearchSettings(**base)
+    return SearchSettings.from_options(**base)
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +45,7 @@ def test_latency_budget_uses_measured_latency(tmp_path):
     assert len(done) == 2
     for t in done:
         assert t.values[1] == pytest.approx(t.user_attrs["latency_ms"])
-        assert feasible(t) == (t.user_attrs["latency_ms"] <= s.budget_value)
+        assert feasible(t) == (t.user_attrs["latency_ms"] <= s.budget.value)
 
 
 @pytest.mark.slow

@@ -12,11 +12,12 @@ def test_a_tenth_of_the_demo_parent_clearly_beats_the_static_box(tmp_path, track
     from autoprune.eval import evaluate
     from autoprune.eval.baselines import StaticBoxTracker
     from autoprune.export.loader import load_model
-    from autoprune.search.runner import SearchSettings, search
+    from autoprune.pipeline import search
+    from autoprune.run.settings import SearchSettings
 
     torch.set_num_threads(1)
-    s = SearchSettings(tracker=tracker, preset=preset, budget_kind="mflops", budget_value=budget, workers=2,
-                       runs_dir=str(tmp_path / "runs"), command="autoprune search (acceptance test)")
+    s = SearchSettings.from_options(tracker=tracker, preset=preset, budget_kind="mflops", budget_value=budget, workers=2,
+                                    runs_dir=str(tmp_path / "runs"), command="autoprune search (acceptance test)")
     summary = search(s, progress=False)
     family, model = load_model(summary["export"])
     child_macs = family.analytic_cost(model.arch)["frame_macs"]

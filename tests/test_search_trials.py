@@ -8,7 +8,8 @@ import optuna
 import pytest
 import torch
 
-from autoprune.search.runner import SearchSettings, search
+from autoprune.pipeline import search
+from autoprune.run.settings import SearchSettings
 from autoprune.search.samplers import worker_seed
 from autoprune.run.study import finished, open_run, pareto
 from tests.conftest import tiny_search_settings

@@ -15,7 +15,9 @@ import optuna
 import pytest
 import torch
 
-from autoprune.search.runner import SearchSettings, build_context, open_study, optimize
+from autoprune.run.context import build_context
+from autoprune.run.settings import SearchSettings
+from autoprune.search.trials import open_study, optimize
 from autoprune.run.study import WORKER_KEY, finished
 
 TRIALS = 2
@@ -28,7 +30,7 @@ def settings(run_root: Path, **kw) -> SearchSettings:
     base = dict(tracker="siamrpn", preset="tiny", budget_kind="mflops", budget_value=25.0, trials=TRIALS, proxy_steps=1,
                 proxy_sequences=1, parent_steps=4, validate_max=0, runs_dir=str(run_root), sampler="random", command="test")
     base.update(kw)
-    return SearchSettings(**base)
+    return SearchSettings.from_options(**base)
 
 
 def _postgres_url() -> tuple[str | None, str]:

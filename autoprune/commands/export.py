@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autoprune.errors import ConfigError
-    from autoprune.export import export_trial
+    from autoprune.export.trial import export_trial
     from autoprune.outputs import check_writable
     from autoprune.run.study import open_run
     from autoprune.progress import results

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import sys
 from pathlib import Path
 
 from autoprune.commands._common import (DEFAULT_TRACKER, add_device_options, device_from_args, non_negative_int, positive_int,
@@ -88,14 +90,15 @@ def run(args: argparse.Namespace) -> int:
     from autoprune.data import builtin_root
     from autoprune.data.verify import check_splits
     from autoprune.outputs import check_writable
+    from autoprune.pipeline import search
     from autoprune.run.budget import parse_budget
-    from autoprune.run.paths import make_paths_absolute
-    from autoprune.search.runner import SearchSettings, search
+    from autoprune.run.paths import with_absolute_paths
+    from autoprune.run.settings import SearchSettings
 
     budget = parse_budget(args.budget_mflops, args.budget_ms)
     device, amp = device_from_args(args)
     tracker, preset = _family_and_preset(args)
-    settings = SearchSettings(
+    settings = SearchSettings.from_options(
         tracker=tracker, budget_kind=budget.kind, budget_value=budget.value, preset=preset,
         checkpoint=args.checkpoint, trust_pickle=args.trust_pickle, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
         proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, proxy=args.proxy,
@@ -104,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
         device=device, amp=amp, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
         distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,
         validate_max=args.validate_max, validate_sequences=args.validate_sequences, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,
+        command="autoprune " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
     )
-    make_paths_absolute(settings)  # run.json records where things are, whatever the next command's directory
+    settings = with_absolute_paths(settings)  # run.json records where things are, whatever the next command's directory
     # every image and box the trials will read, and every place it writes, before any trial or file
     check_writable(settings.runs_dir, "--runs-dir")
     if settings.storage and settings.storage.startswith("journal:"):

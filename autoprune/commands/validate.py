@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     check_writable(info.run_dir, "the run folder")  # validated children and pareto.png are written there
     # before the parent and data are loaded: a run with nothing to validate says so at once
     check_something_to_validate(args.run, info.study, args.trials, select_for_validation(info.study, args.max))
-    steps = args.steps if args.steps is not None else info.settings.get("validate_steps", 150)
-    check_splits(info.settings.get("data") or builtin_root(), ("train", "val"))  # fine-tune and val data, checked first
+    steps = args.steps if args.steps is not None else info.record.validate_steps
+    check_splits(info.settings.data or builtin_root(), ("train", "val"))  # fine-tune and val data, checked first
     best = validate_run(args.run, trials=args.trials, max_children=args.max, steps=steps, workers=args.workers,
                         device=device, amp=amp)
     results.print(f"best child: trial {best}" if best is not None else "no validated child within budget")

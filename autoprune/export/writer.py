@@ -14,7 +14,7 @@ import torch
 
 from autoprune.checkpoint import save_safetensors
 from autoprune.device import model_device
-from autoprune.errors import ConfigError, ExportError
+from autoprune.errors import ExportError
 from autoprune.eval.uncertainty import span_text
 from autoprune.export.loader import FILE_HASHES, FORMAT_VERSION, HASHED_FILES, RECORD_HASH, record_digest, sha256_file
 from autoprune.redact import mask_secrets
@@ -156,46 +156,3 @@ def _replace_dir(new: Path, out: Path) -> None:
     new.rename(out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None = None, onnx: bool = False,
-                 force: bool = False, ctx=None, progress: bool = True) -> Path:
-    """Export a search trial (``best`` = highest full-validation AO within budget)."""
-    from autoprune.progress import console
-    from autoprune.run.study import open_run
-    from autoprune.validate.choose import check_exportable
-    from autoprune.validate.pareto import best_trial, child_dir, validate_trial, validations
-
-    info = open_run(run_dir)
-    study = info.study
-    if trial == "best":
-        number = best_trial(study)
-        if number is None:
-            raise ConfigError(f"{run_dir}: no validated trial within budget yet; run `autoprune validate {run_dir}` first")
-    else:
-        number = int(trial)
-        if not 0 <= number < len(study.trials):
-            raise ConfigError(f"--trial {number}: the study has trials 0..{len(study.trials) - 1}")
-        warning = check_exportable(study, number, force=force)
-        if warning:
-            console.print(warning, style="yellow", highlight=False)
-    weights = child_dir(info.run_dir, number) / "model.safetensors"
-    if not weights.is_file():  # not validated yet: fine-tune it the validation way first
-        if ctx is None:
-            from autoprune.search.runner import build_context, settings_from_meta
-
-            ctx = build_context(settings_from_meta(info.settings), progress=progress)
-        validate_trial(ctx, study, study.trials[number], steps=info.settings.get("validate_steps", 150), progress=progress)
-    from autoprune.models import load_saved
-
-    family, model = load_saved(weights)  # record, weights and training flags as validation saved them
-    t = study.trials[number]
-    metrics = {"proxy_ao": t.user_attrs.get("proxy_ao"), **{k: v for k, v in validations(study).get(number, {}).items() if k.startswith("full_")}}
-    s = info.settings
-    budget = f"{s['budget_value']:g} {s.get('budget_unit', '')}".strip()
-    target = Path(out) if out else Path(info.run_dir) / "export" / ("best" if trial == "best" else f"trial-{number}")
-    return export_model(family, model, target, onnx=onnx, force=force, info={
-        "parent": s.get("parent_note"), "budget": budget, "trial": number, "seed": t.user_attrs.get("seed"),
-        "command": s.get("command"), "latency_ms": t.user_attrs.get("latency_ms"), "metrics": metrics,
-        "device": validations(study).get(number, {}).get("device") or t.user_attrs.get("device"),
-    })

@@ -12,10 +12,8 @@ from autoprune.cache import cache_dir
 from autoprune.checkpoint import read_state_dict
 from autoprune.data import open_split
 from autoprune.data.pairs import pair_loader
+from autoprune.run.settings import DEFAULT_PARENT_STEPS
 from autoprune.train import train
-
-# Steps a default parent is trained for on the built-in data (a few CPU minutes).
-DEFAULT_PARENT_STEPS = 400
 
 
 @dataclass

@@ -7,6 +7,7 @@ same study, and ``run.json`` then records where things really were.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 _SQLITE = "sqlite:///"
@@ -34,10 +35,8 @@ def _absolute_space(value: str | None) -> str | None:
     return _absolute_file(value)
 
 
-def make_paths_absolute(settings) -> None:
-    """Rewrite ``settings``' paths in place so they mean the same in any working directory."""
-    settings.runs_dir = _absolute_file(settings.runs_dir)
-    settings.data = _absolute_file(settings.data)
-    settings.checkpoint = _absolute_file(settings.checkpoint)
-    settings.space = _absolute_space(settings.space)
-    settings.storage = absolute_storage(settings.storage)
+def with_absolute_paths(settings):
+    """``settings`` with its paths made to mean the same in any working directory."""
+    return dataclasses.replace(settings, runs_dir=_absolute_file(settings.runs_dir), data=_absolute_file(settings.data),
+                               checkpoint=_absolute_file(settings.checkpoint), space=_absolute_space(settings.space),
+                               storage=absolute_storage(settings.storage))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import os
 import socket
@@ -15,6 +14,8 @@ import optuna
 
 from autoprune.errors import ConfigError
 from autoprune.redact import URL_ENV, is_masked, mask_secrets, remember, unmasked, without_password
+from autoprune.run.record import RECORD_FILE, RunRecord, read_record
+from autoprune.run.settings import SearchSettings
 
 DIRECTIONS = ("maximize", "minimize")  # proxy AO up, per-frame cost down
 CONSTRAINTS_KEY = "constraints"  # the list form optuna-dashboard shows (Optuna still reads it)
@@ -176,15 +177,19 @@ def pareto(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 @dataclass
 class RunInfo:
-    """Settings a run was made with (stored on the study, so `validate`/`export` need only the run)."""
+    """A run opened from its directory: the record it was made with and its study."""
 
     run_dir: Path
     study: optuna.Study
-    settings: dict
+    record: RunRecord
+
+    @property
+    def settings(self) -> SearchSettings:
+        return self.record.settings
 
     @property
     def family_name(self) -> str:
-        return self.settings["tracker"]
+        return self.settings.tracker
 
 
 def open_run(run: str | Path, *, storage: str | None = None) -> RunInfo:
@@ -192,19 +197,19 @@ def open_run(run: str | Path, *, storage: str | None = None) -> RunInfo:
     run_dir = Path(run)
     if not run_dir.exists() and (Path("runs") / run).exists():
         run_dir = Path("runs") / run
-    meta_file = run_dir / "run.json"
-    if not meta_file.is_file():
+    if not (run_dir / RECORD_FILE).is_file():
         raise ConfigError(f"{run_dir}: not a search run (no run.json); pass the directory `autoprune search` printed")
     rewrite = "re-run the `autoprune search` command that made the run (it rewrites run.json and keeps finished trials)"
     try:
-        meta = json.loads(meta_file.read_text())
+        meta = read_record(run_dir)
+        record = RunRecord.from_meta(meta)
         name = meta["study_name"]
-    except (OSError, ValueError, TypeError, KeyError) as exc:  # JSON errors are ValueErrors
-        raise ConfigError(f"{meta_file}: damaged ({type(exc).__name__}); {rewrite}") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # JSON errors are ValueErrors
+        raise ConfigError(f"{run_dir / RECORD_FILE}: damaged ({type(exc).__name__}); {rewrite}") from None
     store = storage_for(run_dir, storage or meta.get("storage"))
     try:
         study = optuna.load_study(study_name=name, storage=store)
     except KeyError:
         raise ConfigError(mask_secrets(f"{run_dir}: its storage {meta.get('storage') or 'study.db'} holds no study {name!r} "
                                        "(deleted, emptied or replaced); restore it from a backup, or re-run the search to start the study afresh")) from None
-    return RunInfo(run_dir=run_dir, study=study, settings=meta)
+    return RunInfo(run_dir=run_dir, study=study, record=record)

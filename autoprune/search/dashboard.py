@@ -10,9 +10,9 @@ def prepare(run) -> object:
     from optuna_dashboard import set_objective_names
 
     info = open_run(run)
-    unit = info.settings.get("budget_unit", "M FLOPs (MACs)")
-    proxy = info.settings.get("proxy", "finetune")
-    score = "proxy AO" if proxy == "finetune" else f"one-shot score ({info.settings.get('oneshot_score', 'loss')})"
+    unit = info.record.budget_unit or "M FLOPs (MACs)"
+    proxy = info.settings.proxy
+    score = "proxy AO" if proxy.kind == "finetune" else f"one-shot score ({proxy.oneshot_score})"
     set_objective_names(info.study, [score, f"per-frame {unit}"])
     return info
 

@@ -12,9 +12,7 @@ import numpy as np
 import optuna
 import torch
 
-from autoprune.device import describe
 from autoprune.errors import AutoPruneError
-from autoprune.proxy import ProxySettings, proxy_score
 from autoprune.run.budget import Budget
 from autoprune.run.study import claim, set_constraint
 
@@ -55,46 +53,37 @@ def _twin(trial: optuna.trial.Trial, arch: str) -> int | None:
 
 @dataclass
 class Objective:
-    """Callable for ``study.optimize``; holds what every trial shares (parent, data, budget)."""
+    """Callable for ``study.optimize``; holds what every trial shares (parent, space, budget, proxy)."""
 
     family: object
     pruner: object
+    space: object  # what the sampler draws knob values from: the pruner's space, or a transform of it (OneRatio)
     budget: Budget
     metric: Callable[[dict], float]  # child record -> budget units (MMACs or predicted ms)
-    train_sequences: list
-    val_sequences: list
-    proxy: ProxySettings
-    sampler_name: str = "tpe"
+    proxy: object  # scores a child: a FinetuneProxy or a OneShotProxy (search/proxies.py)
     seed: int = 0
     trial_timeout: float | None = None
     measure_latency: bool = True
     on_step: Callable[[optuna.trial.Trial, int, float], None] | None = None
-    oneshot: object | None = None  # a OneShotScorer: children cut from a trained supernet instead of fine-tuned
     min_share: float = 1.0  # lowest sampled share of the budget a child is projected to (1.0: always the whole budget)
 
     def sample(self, trial: optuna.trial.Trial) -> dict[str, float]:
-        if self.sampler_name == "uniform":
-            ratio = trial.suggest_float("uniform_keep", 0.05, 1.0)
-            return self.pruner.space.uniform(ratio)
-        return self.pruner.space.sample(trial)
+        return self.space.sample(trial)
 
     def share(self, trial: optuna.trial.Trial) -> float:
         """The share of the budget this trial's child is projected to.
 
         Projection fills whatever target it is given, so with the whole budget every child
         lands at 96-100 % of it and the Pareto set is one point; a sampled target lets one
-        search return the accuracy-vs-cost front below the budget. The uniform baseline keeps
-        the whole budget: it is the equal-cost reference.
+        search return the accuracy-vs-cost front below the budget.
         """
-        if self.min_share >= 1.0 or self.sampler_name == "uniform":
+        if self.min_share >= 1.0:
             return 1.0
         return trial.suggest_float("budget_share", self.min_share, 1.0)
 
     def _resample(self, trial: optuna.trial.Trial, attempt: int) -> dict[str, float]:
         rng = np.random.default_rng([self.seed, trial.number, attempt])
-        if self.sampler_name == "uniform":
-            return self.pruner.space.uniform(float(rng.uniform(0.05, 1.0)))
-        return self.pruner.space.random(rng)
+        return self.space.random(rng)
 
     def _cut(self, trial: optuna.trial.Trial, target: float):
         """Project, prune, and make sure no finished or running trial already holds this child.
@@ -152,39 +141,12 @@ class Objective:
             if self.on_step is not None:
                 self.on_step(trial, n, loss)
 
-        if self.oneshot is not None:
-            score = self._oneshot_score(trial, projected)
-        else:
-            score = self._finetune_score(trial, child, seed, step)
+        score = self.proxy.score(trial, child=child, knobs=projected, seed=seed, on_step=step)
         trial.set_user_attr("seconds", time.perf_counter() - start)
         if self.trial_timeout and time.perf_counter() - start > self.trial_timeout:
             raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s")
         second = cost["frame_macs"] / 1e6 if self.budget.kind == "mflops" else latency
         return score, second
-
-    def _finetune_score(self, trial, child, seed: int, step) -> float:
-        torch.manual_seed(seed)
-        settings = ProxySettings(**{**self.proxy.__dict__, "seed": seed})
-        trial.set_user_attr("device", describe(settings.device) + (f", {settings.amp} autocast" if settings.amp else ""))
-        result = proxy_score(self.family, child, train_sequences=self.train_sequences, val_sequences=self.val_sequences,
-                             settings=settings, parent=self.pruner.parent, on_step=step)
-        trial.set_user_attr("proxy", "finetune")
-        trial.set_user_attr("proxy_ao", result.ao)
-        trial.set_user_attr("proxy_sr50", result.sr50)
-        trial.set_user_attr("loss", result.loss)
-        return result.ao
-
-    def _oneshot_score(self, trial, projected) -> float:
-        kind = self.oneshot.settings.score
-        scores = self.oneshot.scores(projected)
-        trial.set_user_attr("device", describe(self.oneshot.device))
-        trial.set_user_attr("proxy", f"oneshot {kind}")
-        trial.set_user_attr("loss", {})
-        for name, value in scores.items():
-            trial.set_user_attr(f"oneshot_{name}", value)
-        if "ao" in scores:
-            trial.set_user_attr("proxy_ao", scores["ao"])
-        return scores[kind]
 
     def _latency(self, child) -> float:
         try:

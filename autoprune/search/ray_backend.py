@@ -7,33 +7,35 @@ Trials ASHA stops are marked PRUNED, so they never enter the Pareto set.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 
 from autoprune.errors import AutoPruneError, ConfigError
 from autoprune.progress import console
-from autoprune.run.paths import make_paths_absolute
+from autoprune.run.context import RunContext
+from autoprune.run.paths import with_absolute_paths
+from autoprune.run.settings import SearchSettings
 from autoprune.run.study import finished
 
 STOPPED_KEY = "stopped_by"
 
 
-def _ray_trial(config: dict, settings) -> None:
+def _ray_trial(config: dict, settings: SearchSettings, make_context: Callable[..., RunContext]) -> None:
     import torch
     from ray import tune
 
     from autoprune.device import ray_trial_device
-    from autoprune.search.runner import build_context, make_objective, open_study
+    from autoprune.search.trials import make_objective, open_study
 
     torch.set_num_threads(1)
     # Ray shows a trial only the GPU it reserved for it (as cuda:0), whatever --device named
-    settings = dataclasses.replace(settings, device=ray_trial_device(settings.device))
-    ctx = build_context(settings, progress=False)
-    study = open_study(settings, heartbeat=False)
+    settings = settings.on_device(ray_trial_device(settings.parallel.device), settings.parallel.amp)
+    ctx = make_context(settings, worker=None)
+    study = open_study(ctx.settings, heartbeat=False)
     trial = study.ask()
     trial.set_user_attr("backend", "ray")
 
@@ -48,18 +50,20 @@ def _ray_trial(config: dict, settings) -> None:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return
     study.tell(trial, list(values))
-    tune.report({"loss": float(trial.user_attrs.get("loss", {}).get("loss_last", 0.0)), "step": settings.proxy_steps + 1,
+    tune.report({"loss": float(trial.user_attrs.get("loss", {}).get("loss_last", 0.0)), "step": settings.proxy.steps + 1,
                  "optuna_trial": trial.number, "proxy_ao": values[0], "cost": values[1]})
 
 
-def run_ray(settings, study: optuna.Study) -> None:
+def run_ray(settings: SearchSettings, study: optuna.Study, *, make_context: Callable[..., RunContext]) -> None:
+    """``--trials`` trials as Ray tasks; each builds its context with ``make_context(settings, worker=None)``."""
     try:
         import ray
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler
     except ImportError:
         raise ConfigError("--backend ray needs Ray Tune: pip install 'autoprune[ray]'") from None
-    make_paths_absolute(settings)  # each Ray trial runs in its own working directory
+    settings = with_absolute_paths(settings)  # each Ray trial runs in its own working directory
+    par = settings.parallel
     # Ray Tune's newer console output prints its tables on stdout, which holds results alone
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     remaining = settings.trials - finished(study)
@@ -67,25 +71,26 @@ def run_ray(settings, study: optuna.Study) -> None:
         return
     import torch
 
-    if settings.ray_address:
-        ray.init(address=settings.ray_address, ignore_reinit_error=True, log_to_driver=False)
+    if par.ray_address:
+        ray.init(address=par.ray_address, ignore_reinit_error=True, log_to_driver=False)
     else:
-        ray.init(num_cpus=settings.workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+        ray.init(num_cpus=par.workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
                  runtime_env={"env_vars": {"AUTOPRUNE_CACHE": os.environ.get("AUTOPRUNE_CACHE", "")}} if os.environ.get("AUTOPRUNE_CACHE") else None)
-    gpu = 1 if torch.cuda.is_available() and settings.device != "cpu" else 0
-    trainable = tune.with_resources(tune.with_parameters(_ray_trial, settings=settings), {"cpu": 1, "gpu": gpu})
-    grace = max(1, settings.proxy_steps // 3)
-    scheduler = ASHAScheduler(time_attr="step", metric="loss", mode="min", max_t=settings.proxy_steps + 1,
+    gpu = 1 if torch.cuda.is_available() and par.device != "cpu" else 0
+    trainable = tune.with_resources(tune.with_parameters(_ray_trial, settings=settings, make_context=make_context),
+                                    {"cpu": 1, "gpu": gpu})
+    grace = max(1, settings.proxy.steps // 3)
+    scheduler = ASHAScheduler(time_attr="step", metric="loss", mode="min", max_t=settings.proxy.steps + 1,
                               grace_period=grace, reduction_factor=2)
     tuner = tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(num_samples=remaining, max_concurrent_trials=settings.workers, scheduler=scheduler),
+        tune_config=tune.TuneConfig(num_samples=remaining, max_concurrent_trials=par.workers, scheduler=scheduler),
         run_config=tune.RunConfig(storage_path=str(Path(settings.run_dir, "ray").resolve()), name="tune", verbose=0),
     )
-    console.print(f"Ray Tune: {remaining} trials on {settings.workers} workers, ASHA on the fine-tune loss")
+    console.print(f"Ray Tune: {remaining} trials on {par.workers} workers, ASHA on the fine-tune loss")
     results = tuner.fit()
     _mark_stopped(study, results)
-    if not settings.ray_address:
+    if not par.ray_address:
         ray.shutdown()
     problem = no_completed_trial(study, [r.error for r in results if r.error is not None])
     if problem:

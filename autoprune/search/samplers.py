@@ -1,4 +1,8 @@
-"""Optuna samplers by name; ``uniform`` is the one-ratio-for-all baseline (random over the ratio)."""
+"""Optuna samplers by name; ``uniform`` is the one-ratio-for-all baseline (random over the ratio).
+
+``uniform`` names two things at once: a random sampler, and the one-ratio space it draws
+from (search/one_ratio.py). Both are chosen here, at the edge, and given to the objective.
+"""
 from __future__ import annotations
 
 import os
@@ -7,18 +11,29 @@ import numpy as np
 import optuna
 
 from autoprune.errors import ConfigError
+from autoprune.search.one_ratio import OneRatio
 
 SAMPLERS = ("tpe", "nsga2", "random", "uniform")
+UNIFORM = "uniform"
+
+
+def check_sampler(name: str) -> None:
+    if name not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+
+
+def sampled_space(name: str, space):
+    """The space sampler ``name`` draws knob values from: ``uniform`` draws one ratio for every knob."""
+    return OneRatio(space) if name == UNIFORM else space
 
 
 def make_sampler(name: str, *, seed: int | None) -> optuna.samplers.BaseSampler:
+    check_sampler(name)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=4)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
-    if name in ("random", "uniform"):
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ConfigError(f"unknown sampler {name!r}; valid samplers: {', '.join(SAMPLERS)}")
+    return optuna.samplers.RandomSampler(seed=seed)  # random, and uniform over its one ratio
 
 
 def worker_seed(seed: int, worker: int | None, start: int) -> int:

@@ -210,12 +210,13 @@ class Study:
     def _search(self, family, fam, parent, weights, parent_macs, budgets, settings, *, method: str) -> None:
         import optuna
 
-        from autoprune.search.runner import SearchSettings, build_context, search
+        from autoprune.pipeline import prepare, search
+        from autoprune.run.settings import SearchSettings
         from autoprune.run.study import feasible, open_run
 
         for budget in budgets:
             t0 = time.perf_counter()
-            base = SearchSettings(
+            base = SearchSettings.from_options(
                 tracker=fam.name, budget_kind="mflops", budget_value=1.0, preset=fam.preset, checkpoint=str(weights),
                 data=None if self.spec.builtin else str(self.root), space=settings.get("space"),
                 trials=int(settings.get("trials", 8)), proxy_steps=int(settings.get("proxy_steps", 20)),
@@ -225,12 +226,13 @@ class Study:
                 device=self.device, amp=self.amp,
                 min_share=0.9,  # a cell compares methods at its budget: every trial's child within 10 % of it
             )
-            ctx = build_context(base, progress=False)
+            ctx = prepare(base, progress=False)
             floor = ctx.smallest_cost * 1e6 > budget * parent_macs
             # Below the smallest child the space can make, search just above that floor (reported as such):
             # projection needs some room above the smallest child to vary the knobs.
-            base.budget_value = max(budget * parent_macs, ctx.smallest_cost * 1e6 * 1.15) / 1e6
-            search(base, progress=self.progress, ctx=ctx)  # ctx.settings is base: it sees the budget set above
+            value = max(budget * parent_macs, ctx.smallest_cost * 1e6 * 1.15) / 1e6
+            base = replace(base, budget=replace(base.budget, value=value))
+            search(base, progress=self.progress, ctx=ctx)
             study = open_run(base.run_dir).study
             complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             done = [t for t in complete if feasible(t)]
@@ -242,7 +244,7 @@ class Study:
                 console.print(f"{fam.name} {method} {budget * 100:g} %: no feasible trial finished; cell left empty")
                 continue
             child, _ = ctx.pruner.prune(best.user_attrs["knobs"])
-            note = f"search ({base.sampler}, {base.trials} trials, proxy {base.proxy_steps} steps): trial {best.number}, proxy AO {best.values[0]:.3f}"
+            note = f"search ({base.sampler}, {base.trials} trials, proxy {base.proxy.steps} steps): trial {best.number}, proxy AO {best.values[0]:.3f}"
             self._save(self._score(family, child, fam.name, method, budget, parent_macs, floor=floor, note=note, started=t0))
 
 

@@ -17,6 +17,7 @@ from autoprune.errors import ConfigError
 from autoprune.eval.uncertainty import span_text
 from autoprune.progress import console, results
 from autoprune.proxy import VALIDATION_RECIPE, ProxySettings, proxy_score
+from autoprune.run.context import build_context, worker_context
 from autoprune.run.study import feasible, open_run, pareto
 
 VALIDATION_KEY = "validation"  # study user attr "validation:<trial>": {full_ao, full_sr50, full_sr75, ...}
@@ -61,10 +62,11 @@ def validate_trial(ctx, study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     if json.loads(trial.user_attrs["arch"]) != arch:
         raise ConfigError(f"trial {trial.number}: rebuilding gives another architecture; was the parent changed?")
     # The validation recipe (the measured most seed-stable fine-tune); a --distill of the search's own wins.
-    recipe = {**VALIDATION_RECIPE, **({"distill": ctx.settings.distill} if ctx.settings.distill > 0 else {})}
-    val = ctx.val_sequences[: ctx.settings.validate_sequences]
+    distill = ctx.settings.proxy.distill
+    recipe = {**VALIDATION_RECIPE, **({"distill": distill} if distill > 0 else {})}
+    val = ctx.val_sequences[: ctx.settings.validation.sequences]
     settings = replace(ProxySettings(steps=steps, sequences=len(val), seed=int(trial.user_attrs.get("seed", 0)),
-                                     device=ctx.device, amp=ctx.settings.amp), **recipe)
+                                     device=ctx.device, amp=ctx.settings.parallel.amp), **recipe)
     scored = proxy_score(ctx.family, child, train_sequences=ctx.train_sequences, val_sequences=val,
                          settings=settings, parent=ctx.pruner.parent, progress=progress)
     out = child_dir(ctx.settings.run_dir, trial.number)
@@ -91,24 +93,14 @@ def best_trial(study: optuna.Study) -> int | None:
 
 def _validate_worker(run_dir: str, numbers: list[int], steps: int, index: int = 1, device: str | None = None,
                      amp: str | None = None) -> None:
-    """A helper process: its own context from the run's settings, its share of the children.
+    """A helper process: its own context from the run's record, its share of the children.
 
     ``index`` picks its GPU as a search worker's does; ``device`` replaces the run's --device."""
-    from autoprune.search.runner import build_context, settings_from_meta
-
     torch.set_num_threads(1)
     info = open_run(run_dir)
-    ctx = build_context(_with_device(settings_from_meta(info.settings), device, amp), progress=False, worker=index)
+    ctx = worker_context(info.settings.on_device(device, amp), worker=index)
     for n in numbers:
         validate_trial(ctx, info.study, info.study.trials[n], steps=steps, progress=False)
-
-
-def _with_device(settings, device: str | None, amp: str | None = None):
-    """The run's settings, on ``device`` (with ``amp`` or none) instead of the run's own when given
-    (e.g. a GPU run validated on a CPU)."""
-    if device is not None:
-        settings.device, settings.amp = device, amp
-    return settings
 
 
 def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int | None = 3, steps: int = 150,
@@ -124,10 +116,8 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
     info = open_run(run_dir)
     study = info.study
     if ctx is None:
-        from autoprune.search.runner import build_context, settings_from_meta
-
-        ctx = build_context(_with_device(settings_from_meta(info.settings), device, amp), progress=progress)
-    device, amp = ctx.settings.device, ctx.settings.amp
+        ctx = build_context(info.settings.on_device(device, amp), progress=progress)
+    device, amp = ctx.settings.parallel.device, ctx.settings.parallel.amp
     chosen = [study.trials[n] for n in trials] if trials else select_for_validation(study, max_children)
     for t in chosen:
         if t.state != optuna.trial.TrialState.COMPLETE:
@@ -163,7 +153,7 @@ def validate_run(run_dir, *, trials: list[int] | None = None, max_children: int 
             validate_trial(ctx, study, t, steps=steps, progress=progress)
     study = open_run(run_dir).study  # re-read the recorded results
     results.print(pareto_table(study, unit=ctx.settings.budget.unit))
-    plot_pareto(study, Path(info.run_dir) / "pareto.png", unit=ctx.settings.budget.unit, budget=ctx.settings.budget_value)
+    plot_pareto(study, Path(info.run_dir) / "pareto.png", unit=ctx.settings.budget.unit, budget=ctx.settings.budget.value)
     return best_trial(study)
 
 
