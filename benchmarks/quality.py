@@ -141,6 +141,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
 
     from autoprune.data import builtin_root, open_split
     from autoprune.proxy import ProxySettings, proxy_score
+    from autoprune.proxy.evaluator import finetune_lr
     from autoprune.proxy.oneshot import OneShotScorer, OneShotSettings, SupernetSettings, load_supernet, save_supernet, train_supernet
     from autoprune.prune.pruner import Pruner
     from autoprune.prune.space import load_space
@@ -184,7 +185,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
     rows, seconds = [], {"proxy AO": [], "oneshot": []}
     for i in range(n):
         values = draw(rng)
-        done = work / f"child-{name}-{preset}-{parent_key}-v{val_count}-{i}.json"  # fine-tune scores: independent of the supernet
+        done = work / f"child-{name}-{preset}-{parent_key}-lr{finetune_lr(family, full):g}-v{val_count}-{i}.json"  # fine-tune scores: independent of the supernet
         if done.is_file():
             row = json.loads(done.read_text())
         else:

@@ -40,6 +40,9 @@ RECIPES = {
     "distill+ema+bn": {"distill": 1.0, "ema": 0.98, "bn_batches": 20},
     "distill+bn": {"distill": 1.0, "bn_batches": 20},
     "distill, 2x steps": {"distill": 1.0, "steps": 300},
+    # every recipe above fine-tunes at the family's LR for trained weights (siamrpn: 0.005); this
+    # one at its from-scratch LR, the default before that was measured
+    "distill, from-scratch LR": {"distill": 1.0, "lr": 0.05},
 }
 
 
@@ -104,7 +107,10 @@ def _finetuned(store: _Store, family, parent, train, val, *, recipe: dict, steps
         scored = proxy_score(family, child, train_sequences=train, val_sequences=val, settings=settings, parent=parent)
         return _totals(scored.evaluation)
 
-    key = {"what": "child", "family": family.name, "parent": weights_fingerprint(parent), "share": CHILD_SHARE, "recipe": recipe,
+    from autoprune.proxy.evaluator import finetune_lr
+
+    lr = finetune_lr(family, replace(ProxySettings(), **recipe))  # a change of the default LR is a new result
+    key = {"what": "child", "family": family.name, "parent": weights_fingerprint(parent), "share": CHILD_SHARE, "recipe": recipe, "lr": lr,
            "steps": steps, "seed": seed, "sequences": [s.name for s in val]}
     return store.get_or_run(key, run)
 
