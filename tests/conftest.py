@@ -88,3 +88,14 @@ def track_steps(tracker, sequence, frames: int):
         tracker.init(sequence.image(i - 1), sequence.boxes[i - 1])
         boxes.append(tracker.update(sequence.image(i)))
     return np.array(boxes)
+
+
+def seeded_outputs(family, arch, *, batch: int = 2):
+    """The outputs of a seeded, randomly initialised ``family.build(arch)`` on the family's example inputs."""
+    import torch
+
+    torch.manual_seed(0)
+    model = family.build(arch).eval()
+    z, x = family.example_inputs(model.arch, batch=batch)
+    with torch.no_grad():
+        return model(z, x)

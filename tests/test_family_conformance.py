@@ -1,7 +1,8 @@
 """Every registered tracker family passes the same checks; a new family gets them by registering.
 
 Parametrized over ``trackers.names()``: the folder's contract files, every preset built with
-its analytic cost equal to the counted cost, the official layout loaded strictly, forward =
+its analytic cost equal to the counted cost, the official layout loaded strictly, checkpoints
+in every official wrapper loaded as trained weights, forward =
 track(template), prune -> rebuild from the record -> same outputs, a few training steps
 lowering the loss, a built-in sequence tracked, export -> load -> same boxes, and ONNX ->
 same boxes. Full-size presets are built on the meta device (no memory, no arithmetic);
@@ -120,6 +121,29 @@ def test_the_official_layout_loads_strictly(name):
     with pytest.raises(CheckpointError, match="1 missing") as err:
         load_strict(model, state)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_checkpoint_in_any_official_wrapper_loads_strictly_as_trained_weights(name, tmp_path):
+    """pysot saves {"state_dict": ...}, OSTrack {"net": ...}: every wrapper of autoprune.checkpoint loads."""
+    from autoprune.checkpoint import _WRAPPER_KEYS
+
+    family = trackers.get(name)
+    preset = smallest_preset(family)
+    torch.manual_seed(0)
+    model = family.create(preset)
+    for wrapper in (None, *_WRAPPER_KEYS):
+        path = tmp_path / f"{wrapper}.pth"
+        torch.save(model.state_dict() if wrapper is None else {wrapper: model.state_dict(), "epoch": 1}, path)
+        loaded = family.create(preset, checkpoint=str(path))
+        assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+        assert all(getattr(loaded, flag) is True for flag in family.inherited_flags)
+    other = next(p for n, p in RUNNABLE if n == name and p != preset)  # another small preset: other shapes
+    wrong = tmp_path / "other.pth"
+    torch.save(family.create(other).state_dict(), wrong)
+    with pytest.raises(CheckpointError) as err:
+        family.load_checkpoint(loaded, str(wrong))
+    assert "\n" not in str(err.value) and str(wrong) in str(err.value)
 
 
 @pytest.mark.parametrize(("name", "preset"), RUNNABLE)

@@ -14,7 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import trackers
 from autoprune.checkpoint import load_strict
-from autoprune.errors import CheckpointError, ConfigError
+from autoprune.errors import ConfigError
+from conftest import seeded_outputs
 from trackers.ostrack.arch import token_schedule
 
 OFFICIAL_LAYOUT = Path(__file__).parent / "data" / "layouts" / "ostrack-vitb-256-ce.json"
@@ -57,36 +58,15 @@ def test_vitb_macs_match_the_paper():
     assert [s for _, s in token_schedule(FAMILY.arch("vitb-256-ce"))] == [256] * 3 + [180] * 3 + [126] * 3 + [89] * 3
 
 
-def test_checkpoint_in_a_net_wrapper_loads_strictly_and_wrong_file_is_one_clear_error(tmp_path):
-    torch.manual_seed(0)
-    model = FAMILY.create("tiny")
-    path = tmp_path / "OSTrack_ep0300.pth.tar"
-    torch.save({"net": model.state_dict(), "epoch": 300}, path)  # OSTrack's checkpoint wrapper
-    other = FAMILY.create("tiny", checkpoint=str(path))
-    for key, value in model.state_dict().items():
-        assert torch.equal(other.state_dict()[key], value), key
-    assert other.backbone_pretrained
-
-    wrong = tmp_path / "small.pth"
-    torch.save(FAMILY.create("small").state_dict(), wrong)
-    with pytest.raises(CheckpointError) as err:
-        FAMILY.load_checkpoint(other, str(wrong))
-    message = str(err.value)
-    assert "\n" not in message and str(wrong) in message and "mis-shaped" in message
-
-
 def test_outputs_are_maps_and_boxes_and_ce_keeps_as_many_tokens_as_the_record_says():
-    torch.manual_seed(0)
-    model = FAMILY.build(_pruned_record()).eval()
-    z, x = FAMILY.example_inputs(model.arch, batch=2)
-    with torch.no_grad():
-        out = model(z, x)
-    side = model.arch["search_size"] // model.arch["patch_size"]
+    arch = _pruned_record()
+    out = seeded_outputs(FAMILY, arch)
+    side = arch["search_size"] // arch["patch_size"]
     assert out["score_map"].shape == (2, 1, side, side)
     assert out["size_map"].shape == out["offset_map"].shape == (2, 2, side, side)
     assert out["boxes"].shape == (2, 4)
     kept = out["kept_index"]
-    assert kept.shape == (2, token_schedule(model.arch)[-1][1])
+    assert kept.shape == (2, token_schedule(arch)[-1][1])
     assert all(len(set(row.tolist())) == kept.shape[1] for row in kept)
 
 

@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import trackers
 from autoprune.cost import count_macs, count_macs_hooks
 from autoprune.errors import ConfigError
+from conftest import seeded_outputs
 
 FAMILY = trackers.get("stark")
 
@@ -56,11 +57,7 @@ def test_presets():
 
 
 def test_outputs_are_corner_maps_and_a_normalised_box():
-    torch.manual_seed(0)
-    model = FAMILY.build(pruned_record()).eval()
-    z, x = FAMILY.example_inputs(model.arch, batch=2)
-    with torch.no_grad():
-        out = model(z, x)
+    out = seeded_outputs(FAMILY, pruned_record())
     assert out["boxes"].shape == (2, 4) and out["score_maps"].shape == (2, 2, 8, 8)
     assert (out["boxes"] >= 0).all() and (out["boxes"] <= 1).all()
 

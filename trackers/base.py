@@ -7,7 +7,7 @@ record* (a JSON-able dict: every prunable width, head count and depth), so a pru
 rebuilt from its record alone, and an official preset is just the record with full widths.
 
 The folder's parts (record check, network, tracker, cost model, pruning binding) are handed
-to the family as :class:`FamilyParts`; the architecture, cost, pruning and tracking methods
+to the family as :class:`FamilyParts` (:func:`from_folder` reads them from the folder's modules); the architecture, cost, pruning and tracking methods
 below route through them, so a family's own class holds only what differs: crops, input
 transform, loss and optimizer.
 
@@ -43,7 +43,7 @@ from trackers.common.settings import TrackerSettings
 from trackers.common.tracking import ModelTracker, Tracker
 
 __all__ = ["Arch", "CropSpec", "FamilyParts", "ModelTracker", "Preset", "Tracker", "TrackerFamily", "TrackerModel",
-           "crop_tensor"]
+           "crop_tensor", "from_folder"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,23 @@ class FamilyParts:
     tracker: Callable[..., ModelTracker]  # tracker.py: ``tracker(model, preprocess=..., hparams=...)``
     analytic_cost: Callable[[Arch], dict[str, int]]  # cost.py
     pruning: ModuleType  # pruning.py: unit_groups, blocks, gate_points, child_arch
+
+
+def from_folder(*, presets: ModuleType, arch: ModuleType, cost: ModuleType, pruning: ModuleType,
+                network: Callable[[Arch], TrackerModel], tracker: type[ModelTracker],
+                hparams: Mapping[str, Mapping[str, Any]], default_hparams: str, partial_hparams: bool = False) -> dict[str, Any]:
+    """The fields a family folder's modules fill, by the folder's file names.
+
+    The name is the folder's; ``presets.py`` gives ``PRESETS``, ``OFFICIAL`` and ``DEFAULT``;
+    ``arch.py``, ``cost.py``, ``pruning.py``, the network and the tracker class are the parts;
+    the named tracker settings follow the tracker's ``SETTINGS`` schema.
+    """
+    name = presets.__name__.split(".")[-2]
+    parts = FamilyParts(validate_arch=arch.validate_arch, network=network, tracker=tracker,
+                        analytic_cost=cost.analytic_cost, pruning=pruning)
+    settings = TrackerSettings(name, tracker.SETTINGS, hparams, default=default_hparams, partial=partial_hparams)
+    return {"name": name, "presets": presets.PRESETS, "official_preset": presets.OFFICIAL,
+            "default_preset": presets.DEFAULT, "parts": parts, "settings": settings}
 
 
 @dataclass

@@ -8,5 +8,6 @@
 * ``boxes``    — generalised IoU of box pairs;
 * ``tracking`` — the tracker interface and the model-driven tracker base;
 * ``network``  — the base of every family's network;
-* ``training`` — optimizer parameter groups and the forward pass on a training batch.
+* ``training`` — optimizer parameter groups and the forward pass on a training batch;
+* ``resnet``   — the residual bottleneck's forward pass.
 """

@@ -36,8 +36,11 @@ class ModelTracker(Tracker):
     """A tracker driven by a family's network, built one way for every family.
 
     ``preprocess`` turns 0..255 RGB crops into the network's input; ``hparams`` are settings
-    the family has already checked (``TrackerSettings.resolve``), so trackers never re-check.
+    the family has already checked (``TrackerSettings.resolve``) against the class's
+    ``SETTINGS`` schema, so trackers never re-check.
     """
+
+    SETTINGS: Mapping[str, Any] = {}  # setting name -> trackers.common.settings.Setting
 
     def __init__(self, model: "TrackerModel", *, preprocess: Callable[[torch.Tensor], torch.Tensor],
                  hparams: Mapping[str, Any], name: str | None = None) -> None:

@@ -7,17 +7,15 @@ from typing import Any
 
 import torch
 
-from trackers.base import CropSpec, FamilyParts, TrackerFamily, TrackerModel
+from trackers.base import CropSpec, TrackerFamily, TrackerModel, from_folder
 from trackers.common.crops import record_crop_spec
 from trackers.common.images import imagenet_normalize
-from trackers.common.settings import TrackerSettings
 from trackers.common.training import forward_batch, split_backbone
-from trackers.ostrack import arch, cost, pruning
+from trackers.ostrack import arch, cost, presets, pruning
 from trackers.ostrack.augment import augment_pairs
 from trackers.ostrack.loss import WEIGHTS, ostrack_loss
 from trackers.ostrack.model import OSTrackModel
-from trackers.ostrack.presets import DEFAULT, OFFICIAL, PRESETS
-from trackers.ostrack.tracker import SETTINGS, OSTrackTracker
+from trackers.ostrack.tracker import OSTrackTracker
 
 # OSTrack's tracker has no tunable post-processing beyond the window and the clip margin.
 HPARAMS = {"default": {"window": True, "clip_margin": 10.0}}
@@ -73,14 +71,9 @@ class OSTrackFamily(TrackerFamily):
 
 
 FAMILY = OSTrackFamily(
-    name="ostrack",
     description="OSTrack-256: one-stream ViT over template and search tokens, candidate elimination, centre head",
-    presets=PRESETS,
-    official_preset=OFFICIAL,
-    default_preset=DEFAULT,
-    parts=FamilyParts(validate_arch=arch.validate_arch, network=OSTrackModel, tracker=OSTrackTracker,
-                      analytic_cost=cost.analytic_cost, pruning=pruning),
-    settings=TrackerSettings("ostrack", SETTINGS, HPARAMS, default="default"),
+    **from_folder(presets=presets, arch=arch, cost=cost, pruning=pruning, network=OSTrackModel, tracker=OSTrackTracker,
+                  hparams=HPARAMS, default_hparams="default"),
     grad_clip=0.1,
     inherited_flags=("backbone_pretrained",),
     # A tenth of ostrack/tiny after 150 steps: full-val AO 0.084 / 0.056 / 0.039 for the

@@ -17,8 +17,6 @@ from trackers.common.settings import Setting
 from trackers.common.tracking import ModelTracker
 from trackers.ostrack.head import decode_boxes
 
-SETTINGS = {"window": Setting(bool), "clip_margin": Setting(float)}
-
 
 def hann_window(size: int) -> torch.Tensor:
     """OSTrack's centred 2-D cosine window [size, size] (zero just outside the map)."""
@@ -41,6 +39,7 @@ class OSTrackTracker(ModelTracker):
     """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
 
     name = "OSTrack"
+    SETTINGS = {"window": Setting(bool), "clip_margin": Setting(float)}
 
     def configure(self, rec: Mapping[str, Any]) -> None:
         self.template_size, self.search_size = rec["template_size"], rec["search_size"]

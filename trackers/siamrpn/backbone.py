@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from trackers.common.resnet import ResidualBottleneck
 from trackers.siamrpn.arch import downsample_layout, stage_input_width, stage_layout
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBottleneck):
     """1x1 -> 3x3 -> 1x1 residual block with explicit widths (timm parameter names)."""
 
     def __init__(
@@ -40,22 +41,13 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_width, inner1, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(inner1)
-        self.act1 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(inner1, inner2, kernel_size=3, stride=stride, padding=padding,
                                dilation=dilation, bias=False)
         self.bn2 = nn.BatchNorm2d(inner2)
-        self.act2 = nn.ReLU(inplace=True)
         self.conv3 = nn.Conv2d(inner2, out_width, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_width)
-        self.act3 = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
-        x = self.act1(self.bn1(self.conv1(x)))
-        x = self.act2(self.bn2(self.conv2(x)))
-        x = self.bn3(self.conv3(x))
-        return self.act3(x + shortcut)
 
 
 def _downsample(in_width: int, out_width: int, stage: int) -> nn.Sequential:

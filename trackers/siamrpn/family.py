@@ -9,15 +9,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from trackers.base import CropSpec, FamilyParts, TrackerFamily, TrackerModel
-from trackers.common.settings import TrackerSettings
+from trackers.base import CropSpec, TrackerFamily, TrackerModel, from_folder
 from trackers.common.training import forward_batch, split_backbone
-from trackers.siamrpn import arch, cost, pruning
+from trackers.siamrpn import arch, cost, presets, pruning
 from trackers.siamrpn.anchors import anchor_grid
 from trackers.siamrpn.loss import anchor_targets, batch_seed, rpn_loss
 from trackers.siamrpn.model import SiamRPNModel
-from trackers.siamrpn.presets import DEFAULT, OFFICIAL, PRESETS
-from trackers.siamrpn.tracker import SETTINGS, SiamRPNTracker
+from trackers.siamrpn.tracker import SiamRPNTracker
 
 # Tracker settings of pysot's experiments: siamrpn_r50_l234_dwxcorr (VOT) and its _otb
 # variant. pysot has no LaSOT / GOT-10k setting for this model; 'vot' is the default.
@@ -101,14 +99,9 @@ class SiamRPNFamily(TrackerFamily):
 
 
 FAMILY = SiamRPNFamily(
-    name="siamrpn",
     description="SiamRPN++ (pysot r50_l234_dwxcorr): dilated ResNet-50, depthwise-xcorr RPN heads",
-    presets=PRESETS,
-    official_preset=OFFICIAL,
-    default_preset=DEFAULT,
-    parts=FamilyParts(validate_arch=arch.validate_arch, network=SiamRPNModel, tracker=SiamRPNTracker,
-                      analytic_cost=cost.analytic_cost, pruning=pruning),
-    settings=TrackerSettings("siamrpn", SETTINGS, HPARAMS, default="vot"),
+    **from_folder(presets=presets, arch=arch, cost=cost, pruning=pruning, network=SiamRPNModel, tracker=SiamRPNTracker,
+                  hparams=HPARAMS, default_hparams="vot"),
     grad_clip=10.0,
     inherited_flags=("backbone_bn_frozen",),
 )

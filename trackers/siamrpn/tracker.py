@@ -19,8 +19,6 @@ from trackers.common.tracking import ModelTracker
 from trackers.siamrpn.anchors import anchor_grid, decode
 from trackers.siamrpn.arch import anchor_num, score_size
 
-SETTINGS = {"penalty_k": Setting(float), "window_influence": Setting(float), "lr": Setting(float)}
-
 
 def cosine_window(rec: Mapping[str, Any]) -> np.ndarray:
     """[H, W] Hann window over the score map.
@@ -51,6 +49,7 @@ class SiamRPNTracker(ModelTracker):
     """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
 
     name = "SiamRPN++"
+    SETTINGS = {"penalty_k": Setting(float), "window_influence": Setting(float), "lr": Setting(float)}
 
     def configure(self, rec: Mapping[str, Any]) -> None:
         self.template_size = rec["template_size"]

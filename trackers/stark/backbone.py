@@ -14,12 +14,13 @@ import torch
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
+from trackers.common.resnet import ResidualBottleneck
 from trackers.stark.arch import stage_inputs
 
 STAGE_STRIDES = (1, 2, 2)  # layer1 keeps the stem's stride 4; layer2, layer3 halve it
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBottleneck):
     """1x1 -> 3x3 (strided, torchvision v1.5) -> 1x1 with a residual; inner widths free."""
 
     def __init__(self, cin: int, inner1: int, inner2: int, cout: int, *, stride: int, downsample: bool) -> None:
@@ -34,13 +35,6 @@ class Bottleneck(nn.Module):
         self.downsample = (
             nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), FrozenBatchNorm2d(cout)) if downsample else None
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
 
 
 class ResNetBody(nn.Module):

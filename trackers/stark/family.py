@@ -7,16 +7,14 @@ from typing import Any
 
 import torch
 
-from trackers.base import CropSpec, FamilyParts, TrackerFamily, TrackerModel
+from trackers.base import CropSpec, TrackerFamily, TrackerModel, from_folder
 from trackers.common.crops import record_crop_spec
 from trackers.common.images import imagenet_normalize
-from trackers.common.settings import TrackerSettings
 from trackers.common.training import forward_batch, split_backbone
-from trackers.stark import arch, cost, pruning
+from trackers.stark import arch, cost, presets, pruning
 from trackers.stark.loss import box_loss
 from trackers.stark.model import StarkModel
-from trackers.stark.presets import DEFAULT, OFFICIAL, PRESETS
-from trackers.stark.tracker import SETTINGS, StarkTracker
+from trackers.stark.tracker import StarkTracker
 
 # Tracker settings. STARK masks the zero padding of crops when tracking; models fine-tuned
 # here see unmasked crops in training, so masking is off unless asked for.
@@ -75,14 +73,9 @@ class StarkFamily(TrackerFamily):
 
 
 FAMILY = StarkFamily(
-    name="stark",
     description="STARK-S: ResNet-50 (to layer3) + transformer encoder/decoder + corner head (hybrid CNN/transformer)",
-    presets=PRESETS,
-    official_preset=OFFICIAL,
-    default_preset=DEFAULT,
-    parts=FamilyParts(validate_arch=arch.validate_arch, network=StarkModel, tracker=StarkTracker,
-                      analytic_cost=cost.analytic_cost, pruning=pruning),
-    settings=TrackerSettings("stark", SETTINGS, HPARAMS, default="default", partial=True),
+    **from_folder(presets=presets, arch=arch, cost=cost, pruning=pruning, network=StarkModel, tracker=StarkTracker,
+                  hparams=HPARAMS, default_hparams="default", partial_hparams=True),
     grad_clip=0.1,
     inherited_flags=("backbone_pretrained",),
     # A tenth of a CPU preset leaves its corner head and transformer near chance after 150

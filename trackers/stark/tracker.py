@@ -14,13 +14,6 @@ from trackers.common.crops import crop_tensor, record_crop_spec
 from trackers.common.settings import Setting
 from trackers.common.tracking import ModelTracker
 
-# size_lr 1 takes every predicted size as is; below 1 the size moves part of the way.
-SETTINGS = {
-    "mask_padding": Setting(bool),
-    "margin": Setting(float),
-    "size_lr": Setting(float, within=lambda v: 0.0 < v <= 1.0, expected="in (0, 1] (1: no smoothing)"),
-}
-
 
 def padding_mask(image_shape: tuple[int, ...], center, side: float, out_size: int) -> np.ndarray:
     """[out,out] bool: True where a ``crop_square`` crop samples outside the image (zero padding).
@@ -50,6 +43,12 @@ class StarkTracker(ModelTracker):
     """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
 
     name = "stark"
+    # size_lr 1 takes every predicted size as is; below 1 the size moves part of the way.
+    SETTINGS = {
+        "mask_padding": Setting(bool),
+        "margin": Setting(float),
+        "size_lr": Setting(float, within=lambda v: 0.0 < v <= 1.0, expected="in (0, 1] (1: no smoothing)"),
+    }
 
     def configure(self, rec: Mapping[str, Any]) -> None:
         self.spec = record_crop_spec(rec)
