@@ -82,6 +82,7 @@ def exports(children, tmp_path_factory):
 # --- the folder and its registration ----------------------------------------------------
 @pytest.mark.parametrize("name", FAMILIES)
 def test_the_folder_holds_the_contract_and_registers_its_family(name):
+    from autoprune.commands._common import tracker_choices
     from autoprune.prune.pruner import Pruner
     from autoprune.prune.space import load_space
 
@@ -92,6 +93,7 @@ def test_the_folder_holds_the_contract_and_registers_its_family(name):
     assert importlib.import_module(f"trackers.{name}.family").FAMILY is family
     assert family.preset(family.official_preset).official and not family.preset(family.default_preset).official
     assert family.settings is not None and family.resolve_hparams() == family.resolve_hparams(family.settings.default)
+    assert name in tracker_choices()  # command-line help lists the registered folders
     space = load_space(name)
     assert space.family == name and space.source == f"trackers/{name}/space.yaml"
     Pruner(family.create(smallest_preset(family)).eval(), space)  # every knob binds to the family's groups

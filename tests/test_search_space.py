@@ -91,3 +91,13 @@ def test_random_documents_either_parse_or_raise_config_error(doc):
         parse_space(doc, "random.yaml")
     except ConfigError as exc:
         assert str(exc).startswith("random.yaml")
+
+
+def test_default_spaces_live_in_the_family_folders_and_former_paths_still_name_them():
+    import search_spaces
+    import trackers
+
+    assert search_spaces.names() == trackers.available()
+    for name in search_spaces.names():
+        assert load_space(name).source == f"trackers/{name}/space.yaml"
+        assert load_space(f"search_spaces/{name}.yaml").knobs == load_space(name).knobs
