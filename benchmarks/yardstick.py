@@ -14,6 +14,7 @@ cached, so an interrupted full run resumes where it stopped.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import statistics
