@@ -39,7 +39,8 @@ def run_dir(tmp_path):
     run = tmp_path / "runs" / "bind-test"
     run.mkdir(parents=True)
     optuna.create_study(study_name="bind-test", storage=f"sqlite:///{run / 'study.db'}", directions=list(DIRECTIONS))
-    (run / "run.json").write_text(json.dumps({"study_name": "bind-test", "tracker": "siamrpn"}))
+    (run / "run.json").write_text(json.dumps({"study_name": "bind-test", "tracker": "siamrpn", "budget_kind": "mflops",
+                                              "budget_value": 50.0}))
     return run
 
 
