@@ -83,8 +83,9 @@ def parse_spec(data: Any, source: Path) -> StudySpec:
         if key not in data:
             raise _fail(source, key, "given (see the format in studies/README.md)")
     name = data["name"]
-    if not isinstance(name, str) or not name or "/" in name:
-        raise _fail(source, "name", "a non-empty name without '/'", name)
+    # the name is a folder beside the spec: '..' or a path would put the study's output elsewhere
+    if not isinstance(name, str) or not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise _fail(source, "name", "a plain folder name (not '.' or '..', no '/')", name)
     budgets = data["budgets"]
     if not isinstance(budgets, list) or not budgets or not all(
             isinstance(b, (int, float)) and not isinstance(b, bool) and 0 < b < 1 for b in budgets):
