@@ -100,9 +100,9 @@ def verify_export(directory: Path, manifest: dict) -> None:
     for name, digest in files.items():
         path = directory / name
         if not path.is_file():
-            raise ExportError(f"{directory}: {name} is missing")
+            raise ExportError(f"{directory}: {name} is missing; re-export the model (or copy the whole export folder again)")
         if sha256_file(path) != digest:
-            raise ExportError(f"{path}: SHA-256 does not match arch.json; the file was changed or damaged — refusing to load")
+            raise ExportError(f"{path}: SHA-256 does not match arch.json; the file was changed or damaged — refusing to load (re-export the model, or copy the export folder again)")
 
 
 def read_manifest(directory: str | Path) -> dict:
