@@ -107,8 +107,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The string metadata of a .safetensors file (record, flags, ...), without reading tensors."""
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        return dict(f.metadata() or {})
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as exc:  # safetensors raises several types for a bad header, as in read_state_dict
+        raise CheckpointError(f"checkpoint {path}: not a readable safetensors file ({exc})") from None
 
 
 def save_safetensors(state: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
