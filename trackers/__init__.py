@@ -65,6 +65,9 @@ def names() -> list[str]:
 
 
 def get(name: str) -> "TrackerFamily":
+    if not isinstance(name, str):  # a record read from a file may hold anything there
+        _discover()
+        raise ConfigError(f"unknown tracker {name!r}; valid trackers: {', '.join(sorted(_REGISTRY))}")
     if (name not in _REGISTRY and name.isidentifier() and name not in SHARED
             and importlib.util.find_spec(f"{__name__}.{name}") is not None):
         importlib.import_module(f"{__name__}.{name}")  # only the family asked for: the others pull in heavy libraries

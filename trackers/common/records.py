@@ -11,6 +11,8 @@ from typing import Any, NoReturn
 
 from autoprune.errors import ConfigError
 
+MAX_RECORD_INT = 1 << 16
+
 
 class RecordCheck:
     """The checks of one family's records (``family`` and ``version`` are what it reads)."""
@@ -39,8 +41,10 @@ class RecordCheck:
         return {"family": self.family, "version": self.version}
 
     def positive_int(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            self.fail(where, "a positive integer", value)
+        # the bound: no crop, width or depth of a tracker is that large, and a record asking for
+        # one would exhaust memory when the model is built or first run, not fail clearly
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RECORD_INT:
+            self.fail(where, f"a positive integer up to {MAX_RECORD_INT}", value)
         return int(value)
 
     def positive_float(self, value: Any, where: str) -> float:
