@@ -47,7 +47,7 @@ def cli(capsys, *args: str) -> tuple[int, str]:
 def one_error(capsys, *args: str) -> str:
     """The one `error:` line of a command that must fail as a user error (exit 2, no traceback)."""
     code, err = cli(capsys, *args)
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    errors = [line for line in err.splitlines() if line.startswith(("error:", "autoprune")) and "error:" in line]
     assert code == 2 and len(errors) == 1 and "Traceback" not in err, err[-2000:]
     return errors[0]
 
@@ -512,8 +512,10 @@ def test_a_study_name_that_is_a_path_is_refused(tmp_path, capsys, name):
 @pytest.mark.parametrize("extra, expected", [
     (["--budget-mflops", "1e308"], "not below the parent's"),
     (["--budget-mflops", "inf"], "--budget-mflops must be a positive number"),
+    (["--trial-timeout", "nan"], "--trial-timeout: expected a positive number of seconds, got 'nan'"),
+    (["--timeout", "-1"], "--timeout: expected a positive number of seconds"),
     (["--trials", "99999999999999999999999"], None),
-], ids=["budget-huge", "budget-inf", "trials-huge"])
+], ids=["budget-huge", "budget-inf", "timeout-nan", "timeout-negative", "trials-huge"])
 def test_huge_and_odd_numbers_are_refused_or_taken_whole(tmp_path, capsys, extra, expected):
     if expected is None:  # a huge --trials is a long search, not an error: only check it parses
         from autoprune.cli import build_parser

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -17,6 +18,13 @@ def _number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if not math.isfinite(value) or value <= 0:  # nan would compare as never reached: no limit, silently
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,8 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset root (GOT-10k / LaSOT / OTB / TrackingNet); default: the built-in dataset")
     p.add_argument("--space", help="search-space YAML (default: the family's built-in space)")
     p.add_argument("--trials", type=positive_int, default=12, help="finished trials the study should hold (default 12)")
-    p.add_argument("--timeout", type=_number, help="stop starting trials after this many seconds")
-    p.add_argument("--trial-timeout", type=_number, help="fail a trial that runs longer than this many seconds")
+    p.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
+    p.add_argument("--trial-timeout", type=_seconds, help="fail a trial that runs longer than this many seconds")
     p.add_argument("--proxy-steps", type=non_negative_int, default=30, help="fine-tune steps of the proxy score (default 30)")
     p.add_argument("--proxy-sequences", type=positive_int, default=4, help="validation sequences tracked for the proxy score")
     p.add_argument("--proxy", default="finetune", choices=("finetune", "oneshot"),
