@@ -41,13 +41,15 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     from autoprune.study import Cell
 
     seeds = [0] if quick else [0, 1, 2]
-    families = {"ostrack": "tiny"} if quick else {"siamrpn": "small", "ostrack": "tiny"}
+    # SEARCH_QUALITY_FAMILIES=siamrpn runs (and reports) a subset; its cells are shared with the full run
+    chosen = [f for f in os.environ.get("SEARCH_QUALITY_FAMILIES", "").split(",") if f]
+    families = {"ostrack": "tiny"} if quick else {k: v for k, v in SEARCH_QUALITY_FAMILIES.items() if not chosen or k in chosen}
     # 25 % and 10 %: budgets every method reaches on these parents (1 % lies below the smallest
     # child the search spaces make; the paper study reports those floors)
     budgets = [0.1] if quick else [0.25, 0.1]
     # The full run keeps its finished cells in the cache (it resumes after an interruption);
     # a quick run checks the harness, so it always starts from nothing.
-    work = Path(tempfile.mkdtemp(prefix="search_quality-")) if quick else cache_dir("benchmarks", f"search_quality-{_parents_tag(families)}")
+    work = Path(tempfile.mkdtemp(prefix="search_quality-")) if quick else cache_dir("benchmarks", f"search_quality-{_parents_tag(SEARCH_QUALITY_FAMILIES)}")
     if quick:
         results = [_seed_cells(seeds[0], quick, str(work), families, budgets, device)]
     else:
@@ -101,6 +103,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
             "notes": notes, "per_seed_ao": per_seed, "paired": paired}
 
 
+SEARCH_QUALITY_FAMILIES = {"siamrpn": "small", "ostrack": "tiny"}
 # Bump when the child fine-tune changes: cached cells are then results of another recipe.
 FINETUNE_VERSION = 2  # 2: child fine-tunes at the family's LR for trained weights
 
