@@ -34,6 +34,7 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
 
 def search_quality(quick: bool, device: str = "cpu") -> dict:
     """Full-validation AO at 25 % and 10 % of the parent's MACs: search vs random search vs uniform vs gates, paired."""
+    import json
     import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
@@ -50,7 +51,11 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     # The full run keeps its finished cells in the cache (it resumes after an interruption);
     # a quick run checks the harness, so it always starts from nothing.
     work = Path(tempfile.mkdtemp(prefix="search_quality-")) if quick else cache_dir("benchmarks", f"search_quality-{_parents_tag(SEARCH_QUALITY_FAMILIES)}")
-    if quick:
+    if os.environ.get("SEARCH_QUALITY_FINISHED_ONLY") and not quick:
+        # report the cells an interrupted run has finished, without running the rest
+        results = [[json.loads(f.read_text()) for f in sorted((work / f"seed-{seed}" / "cells").glob("*.json"))]
+                   for seed in seeds]
+    elif quick:
         results = [_seed_cells(seeds[0], quick, str(work), families, budgets, device)]
     else:
         with ProcessPoolExecutor(max_workers=min(len(seeds), os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
@@ -70,7 +75,8 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
                 means[method] = statistics.mean(c.ao for c in mine)
                 spread = statistics.pstdev(c.ao for c in mine) if len(mine) > 1 else 0.0
                 reached = statistics.mean(c.reached for c in mine)
-                row[method] = f"{means[method]:.3f} ± {spread:.3f} ({reached:.1%})"
+                row[method] = f"{means[method]:.3f} ± {spread:.3f} ({reached:.1%})" + (
+                    "" if len(mine) == len(seeds) else f" [{len(mine)} of {len(seeds)} seeds]")
             rows.append(row)
             per_seed[row["family"] + " " + row["budget"]] = {
                 method: [c.ao for c in cells if c.family == name and c.method == method and c.budget == budget]
