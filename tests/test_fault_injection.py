@@ -335,6 +335,25 @@ def test_a_search_rerun_on_a_damaged_database_stops_before_any_trial(made, tmp_p
     assert snapshot(run) == before
 
 
+def test_an_earlier_studys_child_weights_are_not_exported_by_a_new_study(made, tmp_path, capsys):
+    # study.db deleted and the search run again in the same folder: children/trial-0 is the old
+    # study's; export of the new trial 0 validates it instead of taking those weights.
+    from autoprune.checkpoint import read_metadata, read_state_dict, save_safetensors
+
+    run = copy_of(made, "run", tmp_path)
+    stale = run / "children" / "trial-0" / "model.safetensors"
+    # Weights nothing else would make, so taking them shows in the export.
+    old = {k: v + 1 for k, v in read_state_dict(stale).items()}
+    save_safetensors(old, stale, metadata=read_metadata(stale))
+    (run / "study.db").unlink()
+    code, err = cli(capsys, *SEARCH, "--validate-steps", "1", "--validate-sequences", "1", "--runs-dir", run.parent)
+    assert code == 0, err[-2000:]
+    code, err = cli(capsys, "export", run, "--trial", "0", "--out", tmp_path / "out")
+    assert code == 0, err[-2000:]
+    exported = read_state_dict(tmp_path / "out" / "model.safetensors")
+    assert any(not torch.equal(exported[k], old[k]) for k in old)
+
+
 def test_a_locked_study_database_is_waited_for_and_then_read(made, tmp_path, capsys):
     # another process writing: SQLite makes readers wait, then the command goes on
     run = copy_of(made, "run", tmp_path)

@@ -9,7 +9,7 @@ from autoprune.progress import console
 from autoprune.run.context import RunContext, build_context
 from autoprune.run.study import open_run
 from autoprune.validate.choose import check_exportable
-from autoprune.validate.pareto import best_trial, child_dir, validate_trial, validations
+from autoprune.validate.pareto import best_trial, child_dir, validate_trial, validated_weights, validations
 
 
 def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None = None, onnx: bool = False,
@@ -32,11 +32,12 @@ def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None =
         warning = check_exportable(study, number, force=force)
         if warning:
             console.print(warning, style="yellow", highlight=False)
-    weights = child_dir(info.run_dir, number) / "model.safetensors"
-    if not weights.is_file():  # not validated yet: fine-tune it the validation way first
+    weights = validated_weights(study, info.run_dir, number)
+    if weights is None:  # not validated by this study (a file there may be an earlier study's): validate first
         if ctx is None:
             ctx = build_context(info.settings, progress=progress)
         validate_trial(ctx, study, study.trials[number], steps=info.record.validate_steps, progress=progress)
+        weights = child_dir(info.run_dir, number) / "model.safetensors"
     from autoprune.models import load_saved
 
     family, model = load_saved(weights)  # record, weights and training flags as validation saved them

@@ -10,7 +10,7 @@ import optuna
 import torch
 from rich.table import Table
 
-from autoprune.checkpoint import save_safetensors
+from autoprune.checkpoint import read_metadata, save_safetensors
 from autoprune.cost.latency import num_threads
 from autoprune.device import describe
 from autoprune.errors import ConfigError
@@ -21,10 +21,33 @@ from autoprune.run.context import build_context, worker_context
 from autoprune.run.study import feasible, open_run, pareto
 
 VALIDATION_KEY = "validation"  # study user attr "validation:<trial>": {full_ao, full_sr50, full_sr75, ...}
+TRIAL_KEY = "trial"  # weights metadata: which trial of which study the child is (see trial_identity)
 
 
 def child_dir(run_dir: Path, number: int) -> Path:
     return Path(run_dir) / "children" / f"trial-{number}"
+
+
+def trial_identity(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
+    """Names one trial of one study, also across a study deleted and made again under the same
+    name (its ``_study_id`` can repeat; a trial's start time does not)."""
+    started = trial.datetime_start.isoformat() if trial.datetime_start else "-"
+    return f"{study.study_name}/{trial.number}/{started}"
+
+
+def validated_weights(study: optuna.Study, run_dir, number: int) -> Path | None:
+    """The child weights this study's validation of trial ``number`` wrote, or None: no
+    validation recorded, no file, or a file another study (an earlier one in this run folder)
+    or another trial left there."""
+    weights = child_dir(run_dir, number) / "model.safetensors"
+    recorded = validations(study).get(number)
+    if recorded is None or not weights.is_file():
+        return None
+    found = read_metadata(weights).get(TRIAL_KEY)
+    # Weights without an identity predate it: trusted as before when this study recorded a validation.
+    if found is not None and found != trial_identity(study, study.trials[number]):
+        return None
+    return weights
 
 
 def validations(study: optuna.Study) -> dict[int, dict]:
@@ -70,7 +93,8 @@ def validate_trial(ctx, study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     scored = proxy_score(ctx.family, child, train_sequences=ctx.train_sequences, val_sequences=val,
                          settings=settings, parent=ctx.pruner.parent, progress=progress)
     out = child_dir(ctx.settings.run_dir, trial.number)
-    save_safetensors(child.state_dict(), out / "model.safetensors", metadata=ctx.family.weights_metadata(child))
+    metadata = {**ctx.family.weights_metadata(child), TRIAL_KEY: trial_identity(study, trial)}
+    save_safetensors(child.state_dict(), out / "model.safetensors", metadata=metadata)
     result = {"full_ao": scored.ao, "full_ao_ci": scored.ao_ci, "full_sr50": scored.sr50, "full_sr75": scored.sr75, "steps": steps,
               "sequences": len(val), "weights": str(out / "model.safetensors"), "device": describe(ctx.device)}
     _record(study, trial.number, result)
