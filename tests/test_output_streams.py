@@ -164,3 +164,12 @@ def test_search_reads_the_family_and_preset_from_a_checkpoint_of_ours():
     assert _family_and_preset(args) == ("stark", "tiny")
     plain = build_parser().parse_args(["search", "--budget-mflops", "5"])
     assert _family_and_preset(plain) == ("siamrpn", None)
+
+
+def test_search_without_tracker_or_checkpoint_takes_the_shared_default(monkeypatch):
+    from autoprune.cli import build_parser
+    from autoprune.commands import search
+
+    monkeypatch.setattr(search, "DEFAULT_TRACKER", "stark")  # the one default every command shares
+    plain = build_parser().parse_args(["search", "--budget-mflops", "5"])
+    assert search._family_and_preset(plain) == ("stark", None)

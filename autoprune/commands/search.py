@@ -87,7 +87,7 @@ def _family_and_preset(args: argparse.Namespace) -> tuple[str, str | None]:
     from autoprune.models import preset_of, saved_record
 
     record = saved_record(args.checkpoint) if args.checkpoint else None
-    tracker = args.tracker or (record or {}).get("family") or "siamrpn"
+    tracker = args.tracker or (record or {}).get("family") or DEFAULT_TRACKER
     preset = args.preset
     if preset is None and record and record.get("family") == tracker:
         preset = preset_of(trackers.get(tracker), record)
