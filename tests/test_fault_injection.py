@@ -225,11 +225,12 @@ def _pickle(p: Path) -> None:
     torch.save({"payload": _RunsCode(p.parent.parent / "code-ran")}, p)
 
 
-def _edit_progress(change):
+def _edit_json(change):
+    """A corruption that rewrites a JSON file (progress.json, run.json) through ``change``."""
     def edit(p: Path) -> None:
-        progress = json.loads(p.read_text())
-        change(progress)
-        p.write_text(json.dumps(progress))
+        data = json.loads(p.read_text())
+        change(data)
+        p.write_text(json.dumps(data))
     edit.__name__ = "edit"
     return edit
 
@@ -241,12 +242,12 @@ def _edit_progress(change):
     ("optimizer.safetensors", _state_of_another_preset, "optimizer state does not fit"),
     *[("progress.json", h, "progress.json: unreadable") for h in (truncate, empty, directory)],
     ("progress.json", lambda p: p.write_text("[1, 2]"), "not the JSON object"),
-    ("progress.json", _edit_progress(lambda d: d.update(steps="two")), "steps 'two'"),
-    ("progress.json", _edit_progress(lambda d: d.update(steps=10 ** 12)), "do not match"),
-    ("progress.json", _edit_progress(lambda d: d.update(steps=-5)), "do not match"),
-    ("progress.json", _edit_progress(lambda d: d.update(steps=9, losses=[0.5] * 9)), "beyond --steps 3"),
-    ("progress.json", _edit_progress(lambda d: d.update(losses=["x", "y"])), "do not match"),
-    ("progress.json", _edit_progress(lambda d: d.update(arch={"family": "siamrpn"})), "another architecture"),
+    ("progress.json", _edit_json(lambda d: d.update(steps="two")), "steps 'two'"),
+    ("progress.json", _edit_json(lambda d: d.update(steps=10 ** 12)), "do not match"),
+    ("progress.json", _edit_json(lambda d: d.update(steps=-5)), "do not match"),
+    ("progress.json", _edit_json(lambda d: d.update(steps=9, losses=[0.5] * 9)), "beyond --steps 3"),
+    ("progress.json", _edit_json(lambda d: d.update(losses=["x", "y"])), "do not match"),
+    ("progress.json", _edit_json(lambda d: d.update(arch={"family": "siamrpn"})), "another architecture"),
 ], ids=lambda v: v.__name__ if callable(v) else None)
 def test_a_damaged_training_checkpoint_is_refused_before_any_step(made, tmp_path, capsys, name, how, expected):
     checkpoint = copy_of(made, "checkpoint", tmp_path)
@@ -275,15 +276,6 @@ def test_a_bit_flip_inside_checkpoint_tensors_is_not_detected(made, tmp_path, ca
 
 
 # --- a search run: run.json and the study database ----------------------------------------
-
-def _edit_json(change):
-    def edit(p: Path) -> None:
-        data = json.loads(p.read_text())
-        change(data)
-        p.write_text(json.dumps(data))
-    edit.__name__ = "edit"
-    return edit
-
 
 RECOVER_RUN_JSON = "re-run the `autoprune search` command"
 
