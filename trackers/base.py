@@ -225,6 +225,23 @@ class TrackerFamily(ABC):
         """The record of a child keeping ``counts[group]`` units per group and without ``drop_blocks``."""
         return self._pruning().child_arch(self.validate_arch(arch), counts, drop_blocks)
 
+    def resize_crops(self, arch: Mapping[str, Any], scale: float) -> Arch:
+        """The record with template and search crops ``scale`` times as large (context kept).
+
+        The family rounds the sides to what its geometry allows (patch or stride multiples,
+        a smallest workable map) and moves what depends on them (anchors, feature crops).
+        """
+        resize = getattr(self._pruning(), "resize_crops", None)
+        if resize is None:
+            raise ConfigError(f"tracker {self.name!r} cannot change its crop resolution")
+        return self.validate_arch(resize(self.validate_arch(arch), float(scale)))
+
+    def resize_state(self, state: dict[str, torch.Tensor], arch: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Weights of a record ``arch`` made to fit ``child``, the same record at other crop sizes
+        (e.g. position embeddings resampled to the new token grid); most families need nothing."""
+        resize = getattr(self._pruning(), "resize_state", None)
+        return state if resize is None else resize(state, arch, child)
+
     # --- parts --------------------------------------------------------------------
     def _parts(self) -> FamilyParts:
         if self.parts is None:

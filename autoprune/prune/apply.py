@@ -19,11 +19,13 @@ class PruneConfig:
 
     ``keep``: group name -> units kept (absent: all). ``depth``: block container -> number of
     its *removable* blocks kept (absent: all). Which units and blocks survive is decided by
-    an importance criterion.
+    an importance criterion. ``crop_scale``: the child's template and search crop sides as a
+    ratio of the parent's (``family.resize_crops``; 1: the parent's crops).
     """
 
     keep: Mapping[str, int] = field(default_factory=dict)
     depth: Mapping[str, int] = field(default_factory=dict)
+    crop_scale: float = 1.0
 
 
 def family_of(model) -> trackers.TrackerFamily:
@@ -61,6 +63,12 @@ def select(config: PruneConfig, groups: list[UnitGroup], blocks: list[Block], un
         order = torch.argsort(-unit_scores[g.name], stable=True)
         keep[g.name] = sorted(order[:n].tolist())
     return Selection(keep=keep, drop_blocks=drop)
+
+
+def child_record(family, arch: Mapping, selection: Selection, crop_scale: float = 1.0) -> dict:
+    """The record of the child ``selection`` cuts from ``arch``, at ``crop_scale`` of its crops."""
+    child = family.child_arch(arch, selection.counts(), selection.drop_blocks)
+    return child if crop_scale == 1.0 else family.resize_crops(child, crop_scale)
 
 
 def _unit_indices(units: list[int], group: UnitGroup, chunks: int) -> torch.Tensor:
@@ -146,8 +154,10 @@ def apply(
     blocks = family.blocks(arch)
     source = importance.prepare(family, parent, batches)
     selection = select(config, groups, blocks, importance.unit_scores(source, groups), importance.block_scores(source, blocks))
-    child_arch = family.validate_arch(family.child_arch(arch, selection.counts(), selection.drop_blocks))
+    child_arch = family.validate_arch(child_record(family, arch, selection, config.crop_scale))
     state = slice_state(parent.state_dict(), groups, blocks, selection)
+    if config.crop_scale != 1.0:
+        state = family.resize_state(state, arch, child_arch)
     child = build_with_state(family, child_arch, state, source=f"pruned {family.name} child")
     inherit_flags(family, parent, child)
     return child, child_arch

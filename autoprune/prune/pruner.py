@@ -6,12 +6,16 @@ projection) and :meth:`Pruner.prune` once per trial.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from autoprune.prune.apply import PruneConfig, build_with_state, family_of, inherit_flags, select, slice_state
+from autoprune.prune.apply import PruneConfig, build_with_state, child_record, family_of, inherit_flags, select, slice_state
 from autoprune.prune.importance import Importance, Magnitude
 from autoprune.prune.space import BoundSpace, SearchSpace, bind
+
+
+FILL_BELOW = 0.9  # a projection under this share of its target fills knob by knob
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Pruner:
         self.unit_scores = self.importance.unit_scores(source, self.groups)
         self.block_scores = self.importance.block_scores(source, self.blocks)
         self.space: BoundSpace = bind(space, self.groups, self.blocks)
+        self._space_file = space
         # block ranking per container, fixed for the parent (projection needs only counts + drops)
         self._ranked_blocks: dict[str, list[str]] = {}
         for b in sorted((b for b in self.blocks if b.removable), key=lambda b: (-self.block_scores[b.name], b.index)):
@@ -44,13 +49,27 @@ class Pruner:
         config = self.space.config(dict(values))
         drop = {name for container, n in config.depth.items() for name in self._ranked_blocks.get(container, [])[n:]}
         counts = {**self._sizes, **config.keep}
-        return self.family.child_arch(self.arch, counts, drop)
+        arch = self.family.child_arch(self.arch, counts, drop)
+        return arch if config.crop_scale == 1.0 else self.family.resize_crops(arch, config.crop_scale)
 
     def plan(self, values: Mapping[str, float]) -> Plan:
         config = self.space.config(dict(values))
         selection = select(config, self.groups, self.blocks, self.unit_scores, self.block_scores)
-        arch = self.family.child_arch(self.arch, selection.counts(), selection.drop_blocks)
+        arch = child_record(self.family, self.arch, selection, config.crop_scale)
         return Plan(config=config, arch=arch, selection=selection)
+
+    def extend_for(self, budget: float, metric: Callable[[dict], float]) -> bool:
+        """Bind the space's extended ranges when ``budget`` is below what its regular ranges reach.
+
+        Budgets the regular space reaches keep searching exactly it; returns whether the
+        space was extended.
+        """
+        if self.space.extended or self.project(self.space.smallest(), budget, metric)[1] <= budget:
+            return False
+        if not any(k.extended is not None for k in self._space_file.knobs):
+            return False
+        self.space = bind(self._space_file, self.groups, self.blocks, extended=True)
+        return True
 
     def cost(self, values: Mapping[str, float]) -> dict[str, int]:
         return self.family.analytic_cost(self.plan(values).arch)
@@ -60,6 +79,8 @@ class Pruner:
         plan = self.plan(values)
         arch = self.family.validate_arch(plan.arch)
         state = slice_state(self.parent.state_dict(), self.groups, self.blocks, plan.selection)
+        if plan.config.crop_scale != 1.0:
+            state = self.family.resize_state(state, self.arch, arch)
         child = build_with_state(self.family, arch, state, source=f"pruned {self.family.name} child")
         inherit_flags(self.family, self.parent, child)
         return child, arch
@@ -76,10 +97,30 @@ class Pruner:
     def project(self, values: Mapping[str, float], budget: float, metric: Callable[[dict], float], *, iterations: int = 30) -> tuple[dict[str, float], float]:
         """Scale every width ratio by one factor so ``metric(child arch)`` lands just under ``budget``.
 
-        Depth values stay as sampled. Returns the projected values and their metric; if even the
-        smallest widths exceed the budget, returns those (the caller's constraint rejects it).
+        Depth and crop values stay as sampled, except that a crop scale at which even the
+        smallest widths exceed the budget is lowered to the largest one at which they fit:
+        resolution gives way only where the budget needs it. Returns the projected values
+        and their metric; if even the smallest child exceeds the budget, returns it (the
+        caller's constraint rejects it).
         """
-        widths = [k for k in self.space.knobs if not k.is_depth]
+        best, cost = self._project_widths(values, budget, metric, iterations)
+        crops = self.space.crops
+        if cost <= budget or crops is None or values.get(crops.name, crops.high) <= crops.low:
+            return best, cost
+        low_widths = lambda scale: self._project_widths({**values, crops.name: scale}, 0.0, metric, 0)[1]  # noqa: E731
+        if low_widths(crops.low) > budget:
+            return self._project_widths({**values, crops.name: crops.low}, budget, metric, iterations)
+        lo, hi = crops.low, float(values[crops.name])
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if low_widths(mid) <= budget else (lo, mid)
+        if crops.step:  # onto the knob's grid, downwards: a smaller crop never costs more
+            lo = max(crops.low, crops.low + math.floor((lo - crops.low) / crops.step + 1e-9) * crops.step)
+        return self._project_widths({**values, crops.name: lo}, budget, metric, iterations)
+
+    def _project_widths(self, values: Mapping[str, float], budget: float, metric: Callable[[dict], float],
+                        iterations: int) -> tuple[dict[str, float], float]:
+        widths = [k for k in self.space.knobs if k.is_width]
 
         def scaled(alpha: float) -> dict[str, float]:
             out = dict(values)
@@ -108,4 +149,28 @@ class Pruner:
                 lo, best, best_cost = mid, v, c
             else:
                 hi = mid
+        if best_cost < FILL_BELOW * budget:
+            best, best_cost = self._fill(best, best_cost, budget, measure, widths)
         return best, best_cost
+
+    @staticmethod
+    def _fill(values: dict[str, float], cost: float, budget: float, measure, widths, *, iterations: int = 12):
+        """Raise width knobs one at a time, each as far as the budget allows.
+
+        One factor for every knob rounds all of them up at once near the smallest widths
+        (every group a few channels wide), so the cost jumps past the budget and the child
+        lands far below it; this recovers what one knob at a time still fits.
+        """
+        for k in widths:
+            lo, hi = values[k.name], k.high
+            for _ in range(iterations):
+                mid = (lo + hi) / 2
+                v = {**values, k.name: mid}
+                c = measure(v)
+                if c <= budget:
+                    lo, values, cost = mid, v, c
+                else:
+                    hi = mid
+            if cost >= FILL_BELOW * budget:
+                break
+        return values, cost

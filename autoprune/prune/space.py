@@ -16,6 +16,16 @@ A file looks like::
       - name: layer3.depth
         depth: backbone.layer3        # a block container: how many removable blocks stay
         keep: [1, 5]
+      - name: resolution
+        crops: true                   # template and search crop sides, as a ratio (context kept)
+        keep: [1.0, 1.0]              # pinned at 1: not searched ...
+        extended: {keep: [0.5, 1.0], step: 0.125}   # ... unless the budget needs it
+
+``extended`` gives a knob's range (``keep``, ``step``, ``multiple``) in the *extended*
+space: the one a search binds when its budget is below the smallest child of the regular
+space (``bind(..., extended=True)``). Budgets the regular space reaches search exactly it;
+only budgets it cannot reach open the extreme ranges. A crops knob pinned at 1 is left out
+of the regular space.
 
 Every key is validated when read; an unknown or bad key is one error naming file, key and
 the expected form.
@@ -24,7 +34,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +49,10 @@ _TOP_KEYS = {"family": "a tracker family name", "description": "text", "multiple
 _KNOB_KEYS = {"name": "a unique text name", "groups": "a list of glob patterns over group names",
               "depth": "a block container name", "keep": "[low, high] with 0 < low <= high <= 1 (ratio) or integers (depth)",
               "step": "a positive number", "multiple": "a positive integer", "per_group": "true or false",
+              "crops": "true (a crop-resolution knob: the ratio of the template and search crop sides)",
+              "extended": "a mapping with keep and optionally step, multiple: the knob in the extended space",
               "optional": "true or false (skip the knob where a parent has no such group or container)"}
+_EXTENDED_KEYS = ("keep", "step", "multiple")
 
 
 @dataclass(frozen=True)
@@ -53,10 +66,16 @@ class Knob:
     multiple: int | None = None
     per_group: bool = False
     optional: bool = False
+    crops: bool = False  # crop resolution (ratio of template and search sides)
+    extended: Knob | None = None  # this knob in the extended space
 
     @property
     def is_depth(self) -> bool:
         return self.depth is not None
+
+    @property
+    def is_width(self) -> bool:
+        return not self.is_depth and not self.crops
 
 
 @dataclass(frozen=True)
@@ -106,43 +125,56 @@ def parse_space(data: Any, source: str) -> SearchSpace:
             raise _fail(source, f"{where}.name", _KNOB_KEYS["name"], name)
         names.add(name)
         where = f"knobs[{i}] ({name})"
-        if ("groups" in raw) == ("depth" in raw):
-            raise ConfigError(f"{source}: {where}: give exactly one of 'groups' (widths) or 'depth' (blocks)")
-        keep = raw.get("keep")
-        if not (isinstance(keep, list) and len(keep) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in keep)):
-            raise _fail(source, f"{where}.keep", _KNOB_KEYS["keep"], keep)
-        low, high = keep
-        if "depth" in raw:
-            if not isinstance(raw["depth"], str):
-                raise _fail(source, f"{where}.depth", _KNOB_KEYS["depth"], raw["depth"])
-            if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
-                raise _fail(source, f"{where}.keep", "[low, high] whole numbers with 0 <= low <= high", keep)
-        else:
+        if sum(key in raw for key in ("groups", "depth", "crops")) != 1:
+            raise ConfigError(f"{source}: {where}: give exactly one of 'groups' (widths), 'depth' (blocks) or 'crops' (resolution)")
+        if "crops" in raw and raw["crops"] is not True:
+            raise _fail(source, f"{where}.crops", _KNOB_KEYS["crops"], raw["crops"])
+        if "crops" in raw and any(k.crops for k in knobs):
+            raise ConfigError(f"{source}: {where}: a space has at most one crops knob")
+        if "depth" in raw and not isinstance(raw["depth"], str):
+            raise _fail(source, f"{where}.depth", _KNOB_KEYS["depth"], raw["depth"])
+        if "groups" in raw:
             groups = raw["groups"]
             if isinstance(groups, str):
                 groups = [groups]
             if not (isinstance(groups, list) and groups and all(isinstance(g, str) for g in groups)):
                 raise _fail(source, f"{where}.groups", _KNOB_KEYS["groups"], raw["groups"])
-            if not 0 < low <= high <= 1:
-                raise _fail(source, f"{where}.keep", "[low, high] with 0 < low <= high <= 1", keep)
-        step = raw.get("step")
-        if step is not None:
-            _number(source, f"{where}.step", step)
         per_group = raw.get("per_group", False)
         optional = raw.get("optional", False)
         for key, flag in (("per_group", per_group), ("optional", optional)):
             if not isinstance(flag, bool):
                 raise _fail(source, f"{where}.{key}", "true or false", flag)
-        knobs.append(Knob(
-            name=name, low=float(low), high=float(high), step=step,
+        knob = _ranged(source, where, raw, Knob(
+            name=name, low=0.0, high=0.0,
             groups=tuple(raw.get("groups") if isinstance(raw.get("groups"), list) else [raw["groups"]]) if "groups" in raw else (),
-            depth=raw.get("depth"),
-            multiple=_number(source, f"{where}.multiple", raw["multiple"], integer=True) if "multiple" in raw else None,
-            per_group=per_group,
-            optional=optional,
+            depth=raw.get("depth"), per_group=per_group, optional=optional, crops="crops" in raw,
         ))
+        if "extended" in raw:
+            ext = raw["extended"]
+            if not isinstance(ext, dict) or "keep" not in ext or any(k not in _EXTENDED_KEYS for k in ext):
+                raise _fail(source, f"{where}.extended", _KNOB_KEYS["extended"], ext)
+            knob = replace(knob, extended=_ranged(source, f"{where}.extended", {**raw, **ext}, knob))
+        knobs.append(knob)
     return SearchSpace(family=data["family"], knobs=tuple(knobs), multiple=multiple, source=source,
                        description=str(data.get("description", "")))
+
+
+def _ranged(source: str, where: str, raw: dict, knob: Knob) -> Knob:
+    """``knob`` with the range, step and multiple of ``raw``, checked for its kind."""
+    keep = raw.get("keep")
+    if not (isinstance(keep, list) and len(keep) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in keep)):
+        raise _fail(source, f"{where}.keep", _KNOB_KEYS["keep"], keep)
+    low, high = keep
+    if knob.is_depth:
+        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
+            raise _fail(source, f"{where}.keep", "[low, high] whole numbers with 0 <= low <= high", keep)
+    elif not 0 < low <= high <= 1:
+        raise _fail(source, f"{where}.keep", "[low, high] with 0 < low <= high <= 1", keep)
+    step = raw.get("step")
+    if step is not None:
+        _number(source, f"{where}.step", step)
+    multiple = _number(source, f"{where}.multiple", raw["multiple"], integer=True) if "multiple" in raw else None
+    return replace(knob, low=float(low), high=float(high), step=step, multiple=multiple)
 
 
 def _former_builtin_path(path: Path) -> str | None:
@@ -195,20 +227,29 @@ class BoundSpace:
     knobs: list[Knob]  # per_group knobs expanded
     members: dict[str, list[UnitGroup]]  # knob name -> groups it sets
     containers: dict[str, int]  # depth knob name -> removable blocks in its container
+    extended: bool = False  # bound with the knobs' extended ranges
+
+    @property
+    def crops(self) -> Knob | None:
+        """The crop-resolution knob, if this space searches one."""
+        return next((k for k in self.knobs if k.crops), None)
 
     def config(self, values: dict[str, float]) -> PruneConfig:
         """Knob values (ratios / block counts) -> a :class:`PruneConfig` of unit counts."""
         keep: dict[str, int] = {}
         depth: dict[str, int] = {}
+        crop_scale = 1.0
         for knob in self.knobs:
             value = values.get(knob.name, knob.high)
-            if knob.is_depth:
+            if knob.crops:
+                crop_scale = float(value)
+            elif knob.is_depth:
                 depth[knob.depth] = int(round(min(value, self.containers[knob.name])))
             else:
                 multiple = knob.multiple or self.space.multiple
                 for g in self.members[knob.name]:
                     keep[g.name] = _round_keep(value, g, multiple)
-        return PruneConfig(keep=keep, depth=depth)
+        return PruneConfig(keep=keep, depth=depth, crop_scale=crop_scale)
 
     def full(self) -> dict[str, float]:
         return {k.name: (self.containers[k.name] if k.is_depth else 1.0) for k in self.knobs}
@@ -217,8 +258,9 @@ class BoundSpace:
         return {k.name: (min(k.low, self.containers[k.name]) if k.is_depth else k.low) for k in self.knobs}
 
     def uniform(self, ratio: float) -> dict[str, float]:
-        """One keep ratio for every width knob (depth kept full): the uniform baseline."""
-        return {k.name: (self.containers[k.name] if k.is_depth else min(max(ratio, k.low), k.high)) for k in self.knobs}
+        """One keep ratio for every width knob (depth and crops kept full): the uniform baseline."""
+        return {k.name: (self.containers[k.name] if k.is_depth else k.high if k.crops else min(max(ratio, k.low), k.high))
+                for k in self.knobs}
 
     def random(self, rng) -> dict[str, float]:
         """Uniformly random knob values from a ``numpy.random.Generator`` (tests, benchmarks)."""
@@ -242,8 +284,11 @@ class BoundSpace:
         return values
 
 
-def bind(space: SearchSpace, groups: list[UnitGroup], blocks: list[Block]) -> BoundSpace:
-    """Resolve patterns and containers; a knob that matches nothing is an error."""
+def bind(space: SearchSpace, groups: list[UnitGroup], blocks: list[Block], *, extended: bool = False) -> BoundSpace:
+    """Resolve patterns and containers; a knob that matches nothing is an error.
+
+    ``extended``: bind every knob with its ``extended`` range where it has one.
+    """
     names = [g.name for g in groups]
     by_name = {g.name: g for g in groups}
     knobs: list[Knob] = []
@@ -251,6 +296,13 @@ def bind(space: SearchSpace, groups: list[UnitGroup], blocks: list[Block]) -> Bo
     containers: dict[str, int] = {}
     claimed: dict[str, str] = {}
     for knob in space.knobs:
+        if extended and knob.extended is not None:
+            knob = knob.extended
+        if knob.crops:
+            if knob.low == knob.high == 1.0:
+                continue  # pinned at full resolution: nothing to search
+            knobs.append(knob)
+            continue
         if knob.is_depth:
             removable = sum(b.removable for b in blocks if b.container == knob.depth)
             if not any(b.container == knob.depth for b in blocks):
@@ -280,5 +332,5 @@ def bind(space: SearchSpace, groups: list[UnitGroup], blocks: list[Block]) -> Bo
             members[knob.name] = [by_name[n] for n in matched]
     if not knobs:
         raise ConfigError(f"{space.source}: no knob applies to this {space.family} parent")
-    return BoundSpace(space=space, knobs=knobs, members=members, containers=containers)
+    return BoundSpace(space=space, knobs=knobs, members=members, containers=containers, extended=extended)
 

@@ -78,6 +78,8 @@ def build_context(settings: SearchSettings, *, importance=None, progress: bool =
 
         metric, _ = fit_latency_model(pruner)
     parent_cost = metric(parent.model.arch)
+    # a budget below the regular space's floor searches the knobs' extended ranges
+    pruner.extend_for(s.budget.value, metric)
     smallest = pruner.project(pruner.space.smallest(), 0.0, metric)[1]
     return RunContext(s, family, parent, pruner, train_sequences, val_sequences, metric, parent_cost, smallest,
                       device=device or worker_device(s.parallel.device, worker))

@@ -217,7 +217,7 @@ class Study:
         for budget in budgets:
             t0 = time.perf_counter()
             base = SearchSettings.from_options(
-                tracker=fam.name, budget_kind="mflops", budget_value=1.0, preset=fam.preset, checkpoint=str(weights),
+                tracker=fam.name, budget_kind="mflops", budget_value=budget * parent_macs / 1e6, preset=fam.preset, checkpoint=str(weights),
                 data=None if self.spec.builtin else str(self.root), space=settings.get("space"),
                 trials=int(settings.get("trials", 8)), proxy_steps=int(settings.get("proxy_steps", 20)),
                 proxy_sequences=int(settings.get("proxy_sequences", 2)), sampler=settings.get("sampler", "tpe"),

@@ -13,8 +13,11 @@ hidden units after the activation.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from typing import Any
+
+import torch
 
 from autoprune.prune.groups import Block, GatePoint, Member, UnitGroup
 from trackers.ostrack.arch import BRANCHES, HEAD_DEPTH
@@ -106,3 +109,44 @@ def child_arch(arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: 
     for branch in BRANCHES:
         rec["head"][branch] = [counts.get(f"head.{branch}.{k}", w) for k, w in enumerate(arch["head"][branch], start=1)]
     return rec
+
+
+def _grids(gz: int, gx: int, scale: float) -> tuple[int, int]:
+    """Token grids at ``scale``: the search grid keeps its ratio to the template grid where it can,
+    so template and search pixels stay the same size in the image (one stream, one scale)."""
+    gz2 = max(1, round(gz * scale))
+    gx2 = gx * gz2 // gz if (gx * gz2) % gz == 0 else max(1, round(gx * scale))
+    return gz2, max(gx2, 1)
+
+
+def resize_crops(arch: Mapping[str, Any], scale: float) -> dict[str, Any]:
+    """Template and search crops ``scale`` times as large in whole patches, crop factors kept.
+
+    Changes the tracker's geometry: fewer tokens (per-frame cost falls with the square of the
+    search grid, attention faster), a coarser score map, and the position embeddings
+    resampled to the new grids (:func:`resize_state`).
+    """
+    rec = copy.deepcopy(dict(arch))
+    p = arch["patch_size"]
+    gz, gx = _grids(arch["template_size"] // p, arch["search_size"] // p, scale)
+    rec["template_size"], rec["search_size"] = gz * p, gx * p
+    return rec
+
+
+def _resample_grid(pos: torch.Tensor, side: int) -> torch.Tensor:
+    """[1, g*g, D] position embeddings bicubically resampled to [1, side*side, D] (as OSTrack
+    builds its template and search embeddings from the pretrained grid)."""
+    g = math.isqrt(pos.shape[1])
+    if g == side:
+        return pos
+    grid = pos.reshape(1, g, g, -1).permute(0, 3, 1, 2)
+    grid = torch.nn.functional.interpolate(grid.float(), size=(side, side), mode="bicubic", align_corners=False)
+    return grid.permute(0, 2, 3, 1).reshape(1, side * side, -1).to(pos.dtype)
+
+
+def resize_state(state: Mapping[str, torch.Tensor], arch: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    out = dict(state)
+    p = child["patch_size"]
+    for key, size in (("backbone.pos_embed_z", child["template_size"]), ("backbone.pos_embed_x", child["search_size"])):
+        out[key] = _resample_grid(out[key], size // p)
+    return out

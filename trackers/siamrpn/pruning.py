@@ -109,3 +109,28 @@ def child_arch(arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: 
             for k in ("xcorr", "hidden"):
                 entry[branch][k] = counts.get(f"rpn{level}.{branch}.{k}", entry[branch][k])
     return rec
+
+
+def _crop_side(n: int) -> int:
+    """The nearest side of pysot's 8k - 1 form (127, 255): stride-8 maps stay centred."""
+    return 8 * max(1, round(n / 8)) - 1
+
+
+def resize_crops(arch: Mapping[str, Any], scale: float) -> dict[str, Any]:
+    """Template and search crops ``scale`` times as large, same context (search / template kept).
+
+    Changes the tracker's geometry: the crops hold the same image region at fewer pixels, so
+    the anchors shrink with the target (their scales times the template's ratio), and the
+    template feature crop keeps covering the target (its side times the ratio, odd, at least
+    3). The template never goes below 31 px: the smallest that leaves a 3x3 feature map.
+    """
+    rec = copy.deepcopy(dict(arch))
+    t, s = arch["template_size"], arch["search_size"]
+    t2 = max(31, _crop_side(scale * (t + 1)))
+    s2 = max(_crop_side((s + 1) * (t2 + 1) / (t + 1)), t2)
+    ratio = t2 / t
+    rec["template_size"], rec["search_size"] = t2, s2
+    rec["anchor"] = {**arch["anchor"], "scales": [round(v * ratio, 4) for v in arch["anchor"]["scales"]]}
+    crop = arch["template_crop"] * ratio
+    rec["template_crop"] = max(3, 2 * round((crop - 1) / 2) + 1)
+    return rec

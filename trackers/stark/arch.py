@@ -7,7 +7,7 @@ A record (``"family": "stark", "version": 1``)::
     backbone.stem                   conv1 output channels
     backbone.stages[0..2]           layer1..layer3: {"out": C, "blocks": [[inner1, inner2], ...]}
                                     (inner1 = conv1 out, inner2 = conv2 out of each bottleneck)
-    d_model                         transformer width (even: half of it per sine axis)
+    d_model                         transformer width (a multiple of 4: half per sine axis, in sin/cos pairs)
     encoder[i]                      {"self_attn": {"heads", "head_dim"}, "ffn"}
     decoder[i]                      {"self_attn": {...}, "multihead_attn": {...}, "ffn"}
                                     (no decoder layer: the query is the decoder norm's bias)
@@ -79,8 +79,8 @@ def validate_arch(arch: Mapping[str, Any]) -> dict[str, Any]:
         "stages": [_stage(s, f"backbone.stages[{i}]") for i, s in enumerate(stages)],
     }
     d_model = CHECK.positive_int(arch["d_model"], "d_model")
-    if d_model % 2:
-        CHECK.fail("d_model", "even (the sine position code splits it between x and y)", d_model)
+    if d_model % 4:
+        CHECK.fail("d_model", "a multiple of 4 (the sine position code gives x and y half each, in sin/cos pairs)", d_model)
     out["d_model"] = d_model
     out["encoder"] = [_layer(layer, f"encoder[{i}]", ("self_attn",))
                       for i, layer in enumerate(CHECK.entries(arch["encoder"], "encoder", min_len=0))]

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from autoprune.prune.groups import Block, GatePoint, Member, UnitGroup
+from trackers.stark.arch import STRIDE
 
 _BODY = "backbone.0.body"
 _BN = ("weight", "bias", "running_mean", "running_var")
@@ -96,7 +97,7 @@ def unit_groups(arch: Mapping[str, Any]) -> list[UnitGroup]:
             width += _width_members(p, tuple(module for module, _ in attentions), norms)
     width += [Member("transformer.decoder.norm.weight", 0, kind="other"), Member("transformer.decoder.norm.bias", 0, kind="other")]
     width += [Member(f"box_head.conv1_{b}.0.weight", 1) for b in _BRANCHES]
-    groups.append(UnitGroup("d_model", arch["d_model"], tuple(width), multiple=2))  # sine encoding splits it in halves
+    groups.append(UnitGroup("d_model", arch["d_model"], tuple(width), multiple=4))  # sine code: halves of sin/cos pairs
     for b in _BRANCHES:
         widths = arch["head"][b]
         for k in range(1, len(widths) + 1):
@@ -148,4 +149,20 @@ def child_arch(arch: Mapping[str, Any], counts: Mapping[str, int], drop_blocks: 
         rec[side] = layers
     for b in _BRANCHES:
         rec["head"][b] = [counts.get(f"head.{b}.{k}", w) for k, w in enumerate(arch["head"][b], start=1)]
+    return rec
+
+
+def resize_crops(arch: Mapping[str, Any], scale: float) -> dict[str, Any]:
+    """Template and search crops ``scale`` times as large in whole stride-16 cells, factors kept.
+
+    Changes the tracker's geometry: the same image region at fewer pixels, shorter encoder
+    sequences and a coarser corner map; the search map keeps its ratio to the template map
+    where it can (template and search pixels stay the same size in the image). No weight
+    depends on the crop size (sine position code, non-persistent corner coordinates).
+    """
+    rec = copy.deepcopy(dict(arch))
+    tz, sx = arch["template_size"] // STRIDE, arch["search_size"] // STRIDE
+    tz2 = max(1, round(tz * scale))
+    sx2 = sx * tz2 // tz if (sx * tz2) % tz == 0 else max(1, round(sx * scale))
+    rec["template_size"], rec["search_size"] = tz2 * STRIDE, max(sx2, 1) * STRIDE
     return rec
