@@ -68,12 +68,23 @@ class _Distilled:
     def __getattr__(self, name):
         return getattr(self._family, name)
 
+    def _parent_inputs(self, z, x):
+        """The crops resampled to the parent's sizes where a child works at another resolution
+        (same image region, so outputs in crop-relative units still compare)."""
+        spec = self._family.crop_spec(self._parent.arch)
+        out = []
+        for crop, side in ((z, spec.template_size), (x, spec.search_size)):
+            if crop.shape[-1] != side or crop.shape[-2] != side:
+                crop = F.interpolate(crop, size=(side, side), mode="bilinear", align_corners=False)
+            out.append(crop)
+        return out
+
     def loss(self, model, batch):
         loss, parts = self._family.loss(model, batch)
         z = self._family.preprocess(batch["template"])
         x = self._family.preprocess(batch["search"])
         with torch.no_grad():
-            target = self._parent(z, x)
+            target = self._parent(*self._parent_inputs(z, x))
         student = model(z, x)
         terms = [F.mse_loss(student[k], target[k]) for k in target
                  if k in student and torch.is_tensor(target[k]) and student[k].shape == target[k].shape and target[k].is_floating_point()]
