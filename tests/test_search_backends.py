@@ -28,11 +28,11 @@ def test_latency_budget_uses_measured_latency(tmp_path):
     import trackers
     from autoprune.prune.pruner import Pruner
     from autoprune.prune.space import load_space
-    from autoprune.run.cost_metric import fit_latency_model
+    from autoprune.run.cost_metric import fit_for_pruner
 
     family = trackers.get("siamrpn")
     pruner = Pruner(family.create("tiny").eval(), load_space("siamrpn"))
-    metric, _ = fit_latency_model(pruner)
+    metric = fit_for_pruner(pruner).metric(family)
     parent_ms = metric(pruner.arch)
     smallest_ms = metric(pruner.child_arch(pruner.space.smallest()))
     # Nearer the smallest child than the parent: timings on a shared machine wander by
@@ -46,6 +46,8 @@ def test_latency_budget_uses_measured_latency(tmp_path):
     for t in done:
         assert t.values[1] == pytest.approx(t.user_attrs["latency_ms"])
         assert feasible(t) == (t.user_attrs["latency_ms"] <= s.budget.value)
+        assert t.user_attrs["latency_on"] == "torch, 1 thread"
+    assert (s.run_dir / "latency_model.json").is_file()  # fitted once; workers and later commands read it
 
 
 @pytest.mark.slow

@@ -36,7 +36,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracker", help=f"tracker family: {tracker_choices()} (default: the one a --checkpoint of ours records, "
                                      f"else {DEFAULT_TRACKER})")
     p.add_argument("--budget-mflops", type=_number, help="per-frame budget in mega-FLOPs (MACs)")
-    p.add_argument("--budget-ms", type=_number, help="per-frame latency budget in ms on this machine, one thread")
+    p.add_argument("--budget-ms", type=_number,
+                   help="per-frame latency budget in ms, measured on this machine with --runtime and --threads")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="where latency is measured and, with --budget-ms, budgeted: eager PyTorch or ONNX Runtime "
+                        "(default torch; onnx needs autoprune[onnx])")
     p.add_argument("--preset", help="parent preset (default: the family's small preset, or its official one with --checkpoint)")
     p.add_argument("--checkpoint", help="trained parent weights (.pth state dict or .safetensors)")
     p.add_argument("--trust-pickle", action="store_true", help="allow pickled objects in --checkpoint (only for files you trust)")
@@ -67,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default ./runs)")
     p.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                    help="trial processes on this machine, or Ray workers (default: 2 where there are 2 cores)")
-    p.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="threads per worker, for fine-tunes and for latency (default 1)")
     p.add_argument("--backend", default="optuna", choices=("optuna", "ray"), help="run trials with Optuna (default) or Ray Tune")
     p.add_argument("--ray-address", help="address of a running Ray cluster (default: start one locally)")
     add_device_options(p, amp=True)
@@ -115,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         device=device, amp=amp, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
         distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,
         validate_max=args.validate_max, validate_sequences=args.validate_sequences, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,
+        runtime=args.runtime,
         command="autoprune " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
     )
     settings = with_absolute_paths(settings)  # run.json records where things are, whatever the next command's directory

@@ -18,7 +18,7 @@ from rich.table import Table
 from torch import nn
 
 from autoprune.cost.hooks import count_macs_hooks
-from autoprune.cost.latency import evaluating, measure_latency
+from autoprune.cost.latency import evaluating
 from autoprune.cost.macs import block_of, count_macs
 
 __all__ = ["BreakdownRow", "Cost", "format_count", "format_macs", "profile_table", "tracker_cost"]
@@ -45,9 +45,10 @@ class Cost:
     init_macs: int
     frame_macs_hooks: int  # what module-hook counters (thop, papers) report per frame
     params: int
-    latency_ms: float | None = None  # median per-frame wall time
+    latency_ms: float | None = None  # median per-frame time (one thread: the thread's CPU time, see frame_latency)
     latency_spread: tuple[float, float] | None = None  # (p10, p90) ms
     threads: int = 1
+    runtime: str = "torch"  # where latency was measured: eager PyTorch or ONNX Runtime
     breakdown: tuple[BreakdownRow, ...] = ()
     uncounted_ops: tuple[str, ...] = ()  # product-like kernels with no formula (should be empty)
     family: str = ""
@@ -158,14 +159,18 @@ def tracker_cost(
     threads: int = 1,
     depth: int = 2,
     cache_dir: str | Path | None = None,
+    runtime: str = "torch",
+    onnx_path: str | Path | None = None,
 ) -> Cost:
     """Count (and with ``latency`` measure) a family's model on its example inputs.
 
     init MACs = ``model.template(z)``; frame MACs = ``model.track(cache, x)`` with the cache
     computed outside the count. ``depth`` sets the breakdown granularity (see
-    :func:`autoprune.cost.macs.block_of`). With ``latency`` the per-frame path is timed
-    (median, p10/p90) and each block's share comes from timing its ops one by one
-    (cached in ``cache_dir``, see :class:`autoprune.cost.LatencyPredictor`).
+    :func:`autoprune.cost.macs.block_of`). With ``latency`` the per-frame path is timed on
+    ``runtime`` as a search measures its children (median, p10/p90; see
+    :func:`autoprune.cost.runtime.frame_latency`, ``onnx_path``: an export's graph) and, on
+    torch, each block's share comes from timing its ops one by one (cached in ``cache_dir``,
+    see :class:`autoprune.cost.LatencyPredictor`).
     """
     z, x = family.example_inputs(model.arch)
     lat = None
@@ -175,13 +180,16 @@ def tracker_cost(
         cache = model.template(z)
         frame = count_macs(model.track, cache, x)
         hooks = count_macs_hooks(model.track, cache, x)
-        if latency:
+        if latency and runtime == "torch":
             from autoprune.cost.predictor import LatencyPredictor  # only timing needs it
 
-            lat = measure_latency(model.track, cache, x, threads=threads)
             op_ms = LatencyPredictor(threads=threads, cache_dir=cache_dir).profile(model.track, cache, x).by_module
             total = sum(op_ms.values()) or 1.0
             shares = {path: ms / total for path, ms in op_ms.items()}
+    if latency:
+        from autoprune.cost.runtime import frame_latency
+
+        lat = frame_latency(family, model, runtime=runtime, threads=threads, repeats=30, onnx_path=onnx_path)
     return Cost(
         frame_macs=int(frame),
         init_macs=int(init),
@@ -190,6 +198,7 @@ def tracker_cost(
         latency_ms=lat.median_ms if lat else None,
         latency_spread=lat.spread if lat else None,
         threads=threads,
+        runtime=runtime,
         breakdown=_breakdown(model, _Blocks(model, depth, frame.by_module), frame.by_module, init.by_module, _params_by_module(model), shares),
         uncounted_ops=tuple(sorted(set(frame.uncounted) | set(init.uncounted))),
         family=getattr(family, "name", ""),
@@ -240,7 +249,8 @@ def profile_table(cost: Cost, *, title: str | None = None) -> Table:
     ]
     if cost.latency_ms is not None:
         lo, hi = cost.latency_spread or (cost.latency_ms, cost.latency_ms)
-        notes.append(f"latency: {cost.latency_ms:.2f} ms median (p10 {lo:.2f}, p90 {hi:.2f}) at {cost.threads} thread(s)")
+        notes.append(f"latency on {cost.runtime}: {cost.latency_ms:.2f} ms median (p10 {lo:.2f}, p90 {hi:.2f}) "
+                     f"at {cost.threads} thread(s)" + ("; per-block shares are measured on torch only" if cost.runtime != "torch" else ""))
     if cost.uncounted_ops:
         notes.append(f"not counted (no formula): {', '.join(cost.uncounted_ops)}")
     table.caption = "\n".join(notes)

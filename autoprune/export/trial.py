@@ -49,5 +49,8 @@ def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None =
     return export_model(family, model, target, onnx=onnx, force=force, info={
         "parent": record.parent_note, "budget": budget, "trial": number, "seed": t.user_attrs.get("seed"),
         "command": record.settings.command, "latency_ms": t.user_attrs.get("latency_ms"), "metrics": metrics,
+        # an older run measured on one torch thread only
+        "latency_on": t.user_attrs.get("latency_on") or ("torch, 1 thread" if t.user_attrs.get("latency_ms") else None),
+        "latency_machine": t.user_attrs.get("latency_machine"),
         "device": validations(study).get(number, {}).get("device") or t.user_attrs.get("device"),
     })

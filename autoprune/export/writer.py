@@ -13,23 +13,12 @@ import numpy as np
 import torch
 
 from autoprune.checkpoint import save_safetensors
+from autoprune.cost.runtime import FramePath
 from autoprune.device import model_device
 from autoprune.errors import ExportError
 from autoprune.eval.uncertainty import span_text
 from autoprune.export.loader import FILE_HASHES, FORMAT_VERSION, HASHED_FILES, RECORD_HASH, record_digest, sha256_file
 from autoprune.redact import mask_secrets
-
-
-class _FramePath(torch.nn.Module):
-    """The per-frame path as a plain module, template cache given as inputs (for ONNX)."""
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x, *cache):
-        out = self.model.track(tuple(cache), x)
-        return tuple(v for v in out.values() if torch.is_tensor(v))
 
 
 # ONNX Runtime and PyTorch sum in different orders, so their float32 outputs differ by a few
@@ -59,12 +48,12 @@ def _export_onnx(family, model, path: Path) -> dict:
     z, x = family.example_inputs(model.arch)
     with torch.no_grad():
         cache = tuple(model.template(z))
-        expected = _FramePath(model)(x, *cache)
+        expected = FramePath(model)(x, *cache)
         outputs = [k for k, v in model.track(cache, x).items() if torch.is_tensor(v)]
     names = ["search"] + [f"cache{i}" for i in range(len(cache))]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(_FramePath(model), (x, *cache), str(path), input_names=names, dynamo=False, opset_version=17)
+        torch.onnx.export(FramePath(model), (x, *cache), str(path), input_names=names, dynamo=False, opset_version=17)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {n: t.numpy() for n, t in zip(names, (x, *cache))}
     got = session.run(None, feeds)
@@ -91,7 +80,9 @@ def _card(manifest: dict) -> str:
     if m.get("device"):
         lines.append(f"- fine-tuned on: {m['device']}")
     if m.get("latency_ms") is not None:
-        lines.append(f"- per-frame latency on one CPU thread: {m['latency_ms']:.2f} ms")
+        where = m.get("latency_on") or "torch, 1 thread"
+        machine = f"; {m['latency_machine']}" if m.get("latency_machine") else ""
+        lines.append(f"- per-frame latency ({where}{machine}): {m['latency_ms']:.2f} ms")
     if m.get("onnx_max_rel_diff") is not None:
         lines.append(f"- ONNX graph vs PyTorch: outputs differ by at most {m['onnx_max_rel_diff']:.1e} of their scale")
     metrics = m.get("metrics", {})

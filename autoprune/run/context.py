@@ -74,9 +74,9 @@ def build_context(settings: SearchSettings, *, importance=None, progress: bool =
     if s.budget.kind == "mflops":
         metric = frame_mflops(family)
     else:
-        from autoprune.run.cost_metric import fit_latency_model
+        from autoprune.run.cost_metric import run_latency_model
 
-        metric, _ = fit_latency_model(pruner)
+        metric = run_latency_model(s, pruner, progress=progress).metric(family)
     parent_cost = metric(parent.model.arch)
     # a budget below the regular space's floor searches the knobs' extended ranges
     pruner.extend_for(s.budget.value, metric)

@@ -26,6 +26,7 @@ class BudgetSettings:
     kind: str  # "mflops" (mega-MACs per tracked frame) or "ms" (per-frame latency)
     value: float
     min_share: float = 0.3  # each trial projects its child to a sampled share of the budget in [min_share, 1]
+    runtime: str = "torch"  # where latency is measured (and, for a ms budget, budgeted): torch or onnx
 
     @property
     def limit(self) -> Budget:
@@ -78,6 +79,7 @@ class ExportSettings:
 # are fields of SearchSettings itself. The order is run.json's.
 _GROUPED = {
     "budget_kind": ("budget", "kind"), "budget_value": ("budget", "value"), "min_share": ("budget", "min_share"),
+    "runtime": ("budget", "runtime"),
     "proxy": ("proxy", "kind"), "proxy_steps": ("proxy", "steps"), "proxy_sequences": ("proxy", "sequences"),
     "distill": ("proxy", "distill"), "supernet_steps": ("proxy", "supernet_steps"),
     "oneshot_score": ("proxy", "oneshot_score"),
@@ -89,7 +91,7 @@ _GROUPED = {
 }
 _OPTION_ORDER = (
     "tracker", "budget_kind", "budget_value", "preset", "checkpoint", "trust_pickle", "data", "space", "trials",
-    "timeout", "proxy_steps", "proxy_sequences", "proxy", "supernet_steps", "oneshot_score", "min_share",
+    "timeout", "proxy_steps", "proxy_sequences", "proxy", "supernet_steps", "oneshot_score", "min_share", "runtime",
     "study_name", "storage", "sampler", "seed", "workers", "threads", "backend", "device", "amp", "importance",
     "runs_dir", "trial_timeout", "distill", "parent_steps", "validate_steps", "validate_max", "validate_sequences",
     "export", "ray_address", "command",
@@ -203,5 +205,8 @@ def check(s: SearchSettings) -> None:
     if not 0.0 < s.budget.min_share <= 1.0:
         raise ConfigError(f"--min-budget-share must be in (0, 1], got {s.budget.min_share:g}; "
                           "e.g. 0.3 (1: every child fills the budget)")
+    from autoprune.cost.runtime import check_runtime
+
+    check_runtime(s.budget.runtime)
     if s.study_name is not None and (not s.study_name or "/" in s.study_name):
         raise ConfigError(f"--study-name {s.study_name!r}: use a plain name without '/'")

@@ -156,6 +156,12 @@ def feasible(trial: optuna.trial.FrozenTrial) -> bool:
     return bool(c) and all(v <= 0 for v in c)
 
 
+def budget_use(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The share of the budget the trial's child costs (measured latency for a ms budget), if recorded."""
+    c = trial.system_attrs.get(CONSTRAINTS_KEY)
+    return 1.0 + c[0] if c else None
+
+
 def finished(study: optuna.Study) -> int:
     """Trials that count towards ``--trials``: completed or deliberately stopped."""
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

@@ -12,6 +12,7 @@ import numpy as np
 import optuna
 import torch
 
+from autoprune.cost.runtime import frame_latency, machine_name
 from autoprune.errors import AutoPruneError
 from autoprune.run.budget import Budget
 from autoprune.run.study import claim, set_constraint
@@ -66,6 +67,10 @@ class Objective:
     measure_latency: bool = True
     on_step: Callable[[optuna.trial.Trial, int, float], None] | None = None
     min_share: float = 1.0  # lowest sampled share of the budget a child is projected to (1.0: always the whole budget)
+    runtime: str = "torch"  # where each child's latency is measured (--runtime)
+    threads: int = 1
+    projection_steps: int = 30  # bisection steps of the budget projection (a latency prediction costs ~0.1 s each)
+    projection_margin: float = 0.0  # project this share under the target: room for the latency model's error
 
     def sample(self, trial: optuna.trial.Trial) -> dict[str, float]:
         return self.space.sample(trial)
@@ -94,7 +99,7 @@ class Objective:
         """
         values = self.sample(trial)
         for attempt in range(DEDUPE_ATTEMPTS + 1):
-            projected, predicted = self.pruner.project(values, target, self.metric)
+            projected, predicted = self.pruner.project(values, target, self.metric, iterations=self.projection_steps)
             child, arch = self.pruner.prune(projected)
             twin = _twin(trial, json.dumps(arch))
             if twin is None or attempt == DEDUPE_ATTEMPTS:
@@ -118,7 +123,7 @@ class Objective:
         start = time.perf_counter()
         seed = self.seed + trial.number
         trial.set_user_attr("seed", seed)
-        target = self.share(trial) * self.budget.value
+        target = self.share(trial) * self.budget.value * (1.0 - self.projection_margin)
         trial.set_user_attr("target", target)
         projected, predicted, child, arch = self._cut(trial, target)
         trial.set_user_attr("knobs", {k: float(v) for k, v in projected.items()})  # exact: rebuilds must match
@@ -131,6 +136,8 @@ class Objective:
         latency = self._latency(child) if self.measure_latency else float("nan")
         if math.isfinite(latency):
             trial.set_user_attr("latency_ms", latency)
+            trial.set_user_attr("latency_on", f"{self.runtime}, {self.threads} thread{'s' if self.threads > 1 else ''}")
+            trial.set_user_attr("latency_machine", machine_name())
         if self.budget.kind == "ms" and math.isfinite(latency):
             # the prediction steered the search; the measurement decides feasibility
             set_constraint(trial, latency / self.budget.value - 1.0)
@@ -149,8 +156,4 @@ class Objective:
         return score, second
 
     def _latency(self, child) -> float:
-        try:
-            from autoprune.cost import tracker_latency
-        except ImportError:
-            return float("nan")
-        return float(tracker_latency(self.family, child, repeats=10, clock="cpu").median_ms)
+        return float(frame_latency(self.family, child, runtime=self.runtime, threads=self.threads).median_ms)

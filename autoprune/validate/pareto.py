@@ -18,7 +18,7 @@ from autoprune.eval.uncertainty import span_text
 from autoprune.progress import console, results
 from autoprune.proxy import VALIDATION_RECIPE, ProxySettings, proxy_score
 from autoprune.run.context import build_context, worker_context
-from autoprune.run.study import feasible, open_run, pareto
+from autoprune.run.study import budget_use, feasible, open_run, pareto
 
 VALIDATION_KEY = "validation"  # study user attr "validation:<trial>": {full_ao, full_sr50, full_sr75, ...}
 TRIAL_KEY = "trial"  # weights metadata: which trial of which study the child is (see trial_identity)
@@ -101,18 +101,33 @@ def validate_trial(ctx, study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     return result
 
 
+# The share of the budget a child must use to count as "at the budget" when one is exported.
+AT_BUDGET = 0.9
+
+
+def _at_budget(trial: optuna.trial.FrozenTrial) -> bool:
+    return (budget_use(trial) or 0.0) >= AT_BUDGET
+
+
 def select_for_validation(study: optuna.Study, max_children: int | None) -> list[optuna.trial.FrozenTrial]:
+    # On the front a higher proxy score costs more, so the child nearest the budget comes first.
     front = pareto(study)
     front.sort(key=lambda t: -t.values[0])
     return front[:max_children] if max_children else front
 
 
 def best_trial(study: optuna.Study) -> int | None:
-    """Highest full-validation AO among feasible trials."""
+    """Highest full-validation AO among feasible trials at the budget (90-100 % of it), else among all feasible.
+
+    A user who asks for a budget gets a child that uses it; a smaller child on the front is
+    exported only when no validated child reaches 90 % of the budget.
+    """
     valid = validations(study)
     candidates = [(v["full_ao"], n) for n, v in valid.items()
                   if n < len(study.trials) and feasible(study.trials[n]) and math.isfinite(v["full_ao"])]
-    return max(candidates)[1] if candidates else None
+    at_budget = [(ao, n) for ao, n in candidates if _at_budget(study.trials[n])]
+    pool = at_budget or candidates
+    return max(pool)[1] if pool else None
 
 
 def _validate_worker(run_dir: str, numbers: list[int], steps: int, index: int = 1, device: str | None = None,

@@ -1,0 +1,133 @@
+"""The per-frame path on a deployment runtime: eager PyTorch or ONNX Runtime, timed the same way.
+
+A latency budget is only worth what the runtime it was measured on: ONNX Runtime fuses
+BatchNorm into convolutions and runs small layers with far less per-op overhead, so the
+same child is several times faster there than in eager PyTorch. Every latency autoprune
+records names its runtime and thread count.
+
+>>> import trackers                                                     # doctest: +SKIP
+>>> family = trackers.get("siamrpn"); model = family.create("small")    # doctest: +SKIP
+>>> frame_latency(family, model, runtime="onnx").median_ms              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import platform
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autoprune.cost.latency import Latency, evaluating, measure_latency
+from autoprune.errors import ConfigError
+
+__all__ = ["RUNTIMES", "FramePath", "check_runtime", "frame_latency", "machine_name", "onnx_frame_session",
+           "write_frame_onnx"]
+
+RUNTIMES = ("torch", "onnx")
+
+
+def machine_name() -> str:
+    """The CPU latency was measured on (its model name where the OS tells it), for records and cards."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return "cpu (" + line.split(":", 1)[1].strip() + ")"
+    except OSError:
+        pass
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def check_runtime(runtime: str) -> str:
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r}; use one of: {', '.join(RUNTIMES)}")
+    if runtime == "onnx":
+        try:
+            import onnx  # noqa: F401  (torch.onnx.export writes through it)
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise ConfigError("--runtime onnx needs onnx and onnxruntime: pip install 'autoprune[onnx]'") from None
+    return runtime
+
+
+class FramePath(torch.nn.Module):
+    """The per-frame path as a plain module, the template cache given as inputs (for ONNX)."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, *cache):
+        out = self.model.track(tuple(cache), x)
+        return tuple(v for v in out.values() if torch.is_tensor(v))
+
+
+def frame_inputs(family, model) -> tuple[torch.Tensor, tuple]:
+    """The family's example search crop and the template cache ``model.template`` makes of its template."""
+    z, x = family.example_inputs(model.arch)
+    with torch.no_grad():
+        cache = tuple(model.template(z))
+    return x, cache
+
+
+def write_frame_onnx(family, model, path: str | Path) -> list[str]:
+    """Write ``model``'s per-frame path to ``path`` (opset 17); returns the graph's input names."""
+    x, cache = frame_inputs(family, model)
+    names = ["search"] + [f"cache{i}" for i in range(len(cache))]
+    with warnings.catch_warnings(), evaluating(model):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(FramePath(model), (x, *cache), str(path), input_names=names, dynamo=False, opset_version=17)
+    return names
+
+
+def onnx_frame_session(path: str | Path, *, threads: int = 1):
+    """An ONNX Runtime CPU session on ``path``: ``threads`` intra-op threads, ops run one after another."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # warnings about unused initializers are not the user's concern
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _onnx_call(family, model, threads: int, onnx_path: str | Path | None) -> Callable[[], object]:
+    x, cache = frame_inputs(family, model)
+    if onnx_path is None:
+        with tempfile.TemporaryDirectory(prefix="autoprune-onnx-") as tmp:
+            path = Path(tmp) / "frame.onnx"
+            write_frame_onnx(family, model, path)
+            session = onnx_frame_session(path, threads=threads)  # the session holds the graph; the file can go
+    else:
+        session = onnx_frame_session(onnx_path, threads=threads)
+    names = [i.name for i in session.get_inputs()]
+    feeds = {n: np.ascontiguousarray(t.detach().cpu().numpy()) for n, t in zip(names, (x, *cache))}
+    return lambda: session.run(None, feeds)
+
+
+def default_clock(threads: int) -> str:
+    # One thread: count this thread's CPU time, which other processes on a shared machine
+    # cannot inflate (ONNX Runtime with one intra-op thread computes on the calling thread).
+    return "cpu" if threads == 1 else "wall"
+
+
+def frame_latency(family, model, *, runtime: str = "torch", threads: int = 1, warmup: int = 5, repeats: int = 15,
+                  min_time: float = 0.2, clock: str | None = None, onnx_path: str | Path | None = None) -> Latency:
+    """Latency of one tracked frame (search crop in, head outputs out) on ``runtime``.
+
+    The template cache is computed once beforehand, as a tracker does at ``init``. For
+    ``runtime="onnx"`` the per-frame path is exported to a temporary graph unless
+    ``onnx_path`` names one (an export's ``model.onnx``).
+    """
+    check_runtime(runtime)
+    clock = clock or default_clock(threads)
+    with evaluating(model):
+        if runtime == "onnx":  # traced for export outside inference mode, which tracing refuses
+            call = _onnx_call(family, model, threads, onnx_path)
+            return measure_latency(call, threads=threads, warmup=warmup, repeats=repeats, min_time=min_time, clock=clock)
+        x, cache = frame_inputs(family, model)
+        return measure_latency(model.track, cache, x, threads=threads, warmup=warmup, repeats=repeats,
+                               min_time=min_time, clock=clock)

@@ -1,0 +1,122 @@
+"""The latency model behind --budget-ms: its features, its fit, its cache in the run, and the runtimes."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+import trackers
+from autoprune.cost.latency_model import FEATURES, LatencyModel, fit_latency_model, frame_features
+from autoprune.cost.runtime import frame_latency, write_frame_onnx
+from autoprune.errors import ConfigError
+from autoprune.prune.pruner import Pruner
+from autoprune.prune.space import load_space
+
+
+def _pruner(name: str, preset: str = "tiny") -> Pruner:
+    torch.manual_seed(0)
+    family = trackers.get(name)
+    return Pruner(family.create(preset).eval(), load_space(name))
+
+
+@pytest.mark.parametrize("name", ["siamrpn", "ostrack", "stark"])
+def test_the_meta_trace_counts_every_mac_the_analytic_cost_counts(name):
+    pruner = _pruner(name)
+    family = pruner.family
+    for seed in (0, 1):
+        arch = pruner.child_arch(pruner.space.random(np.random.default_rng(seed)))
+        feats = frame_features(family, arch)
+        products = (feats["conv_gmacs"] + feats["grouped_gmacs"] + feats["matmul_gmacs"]) * 1e9
+        assert products == pytest.approx(family.analytic_cost(arch)["frame_macs"], rel=1e-6)
+        assert feats["ops"] > feats["module_calls"] > 0 and feats["written_melems"] > 0
+
+
+def test_removing_a_block_removes_its_fixed_cost():
+    pruner = _pruner("ostrack")
+    full = pruner.space.uniform(1.0)
+    shallow = {**full, "depth": 2}
+    deep, thin = frame_features(pruner.family, pruner.child_arch(full)), frame_features(pruner.family, pruner.child_arch(shallow))
+    assert thin["ops"] < deep["ops"] and thin["module_calls"] < deep["module_calls"]
+
+
+def test_the_fit_recovers_a_known_cost_per_feature():
+    pruner = _pruner("siamrpn")
+    family = pruner.family
+    rng = np.random.default_rng(3)
+    archs = [pruner.child_arch(pruner.space.random(rng)) for _ in range(10)]
+    truth = {"conv_gmacs": 20.0, "grouped_gmacs": 0.0, "matmul_gmacs": 0.0, "written_melems": 1.5, "ops": 0.004,
+             "module_calls": 0.0, "one": 0.3}
+    measured = [(a, sum(truth[k] * v for k, v in frame_features(family, a).items())) for a in archs]
+    model = fit_latency_model(family, measured, runtime="torch", threads=1)
+    assert model.fit_mape < 1e-6
+    held_out = pruner.child_arch(pruner.space.random(rng))
+    expected = sum(truth[k] * v for k, v in frame_features(family, held_out).items())
+    assert model.predict(family, held_out) == pytest.approx(expected, rel=1e-6)
+    assert all(c >= 0 for c in model.coef.values())
+    again = LatencyModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert again.predict(family, held_out) == pytest.approx(model.predict(family, held_out))
+
+
+def test_too_few_measurements_is_one_clear_error():
+    pruner = _pruner("siamrpn")
+    with pytest.raises(ConfigError, match=f"at least {len(FEATURES)} measured children"):
+        fit_latency_model(pruner.family, [(pruner.arch, 1.0)], runtime="torch", threads=1)
+
+
+def test_the_run_fits_once_and_refits_for_another_runtime(tmp_path):
+    from conftest import tiny_search_settings
+
+    from autoprune.run.cost_metric import LATENCY_MODEL_FILE, run_latency_model
+
+    pruner = _pruner("siamrpn")
+    s = tiny_search_settings(tmp_path, budget_kind="ms", budget_value=1.0)
+    first = run_latency_model(s, pruner)
+    path = s.run_dir / LATENCY_MODEL_FILE
+    stamp = path.stat().st_mtime_ns
+    second = run_latency_model(s, pruner)  # read back: no child is timed again
+    assert path.stat().st_mtime_ns == stamp and second.coef == first.coef
+    assert json.loads(path.read_text())["runtime"] == "torch"
+    path.write_text("{not json")  # a damaged file is refitted, not trusted
+    assert run_latency_model(s, pruner).runtime == "torch" and json.loads(path.read_text())["threads"] == 1
+    onnx = run_latency_model(s.with_options(runtime="onnx"), pruner)
+    assert onnx.runtime == "onnx" and json.loads(path.read_text())["runtime"] == "onnx"
+
+
+def test_onnx_latency_times_the_graph_an_export_holds(tmp_path):
+    pruner = _pruner("siamrpn")
+    child, _ = pruner.prune(pruner.space.uniform(0.5))
+    path = tmp_path / "frame.onnx"
+    write_frame_onnx(pruner.family, child, path)
+    given = frame_latency(pruner.family, child, runtime="onnx", onnx_path=path, repeats=5, min_time=0.0)
+    fresh = frame_latency(pruner.family, child, runtime="onnx", repeats=5, min_time=0.0)
+    assert given.median_ms > 0 and fresh.median_ms > 0 and given.threads == 1
+
+
+def test_an_unknown_runtime_is_refused(tmp_path):
+    from conftest import tiny_search_settings
+
+    with pytest.raises(ConfigError, match="unknown runtime 'tflite'"):
+        tiny_search_settings(tmp_path, runtime="tflite").resolve(trackers.get("siamrpn"))
+
+
+def _study_with(children: list[tuple[float, float]]) -> optuna.Study:
+    """Completed trials with (share of the budget used, full-validation AO), validated as validation records them."""
+    from autoprune.run.study import CONSTRAINTS_KEY
+    from autoprune.validate.pareto import VALIDATION_KEY
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for number, (use, ao) in enumerate(children):
+        study.add_trial(optuna.trial.create_trial(values=[ao, use], system_attrs={CONSTRAINTS_KEY: [use - 1.0]}))
+        study.set_user_attr(f"{VALIDATION_KEY}:{number}", {"full_ao": ao})
+    return study
+
+
+def test_the_exported_child_uses_the_budget_when_a_validated_one_does():
+    from autoprune.validate.pareto import best_trial
+
+    study = _study_with([(0.5, 0.40), (0.95, 0.35), (1.2, 0.9)])
+    assert best_trial(study) == 1  # the 50 % child scores higher, but the user asked for the budget
+    assert best_trial(_study_with([(0.5, 0.40), (0.6, 0.30)])) == 0  # none at the budget: the best within it
