@@ -69,8 +69,8 @@ def test_children_spread_over_the_cost_below_the_budget(tmp_path):
     done = study.get_trials(states=DONE)
     assert finished(study) == 6
     for t in done:
-        assert 0.3 <= t.params["budget_share"] <= 1.0
-        assert t.user_attrs["target"] == pytest.approx(t.params["budget_share"] * 25.0)
+        assert 0.3 <= t.params["budget_share"] <= 1.0 + 0.7 / 3  # past 1: the whole budget
+        assert t.user_attrs["target"] == pytest.approx(min(1.0, t.params["budget_share"]) * 25.0)
         assert t.values[1] <= t.user_attrs["target"] * 1.0001
     costs = [t.user_attrs["frame_mflops"] for t in done]
     assert min(costs) / max(costs) < 0.8

@@ -23,9 +23,18 @@ def prepare_supernet(ctx: RunContext, *, progress: bool = True) -> Path:
         return path
     import numpy as np
 
+    # Supernet children only need to be the sizes the search visits. A latency prediction
+    # builds a child on the meta device (~0.1 s), too slow for hundreds of draws, so a ms
+    # budget is drawn as the same share of the parent's MACs: close enough for training.
+    from autoprune.run.cost_metric import frame_mflops
+
+    macs = frame_mflops(ctx.family)
+    scale = 1.0 if s.budget.kind == "mflops" else macs(ctx.parent.model.arch) / ctx.parent_cost
+    metric = ctx.metric if s.budget.kind == "mflops" else macs
+
     def draw(rng: np.random.Generator) -> dict:  # a child the search may visit: random knobs at a share of the budget
         share = float(rng.uniform(s.budget.min_share, 1.0))
-        return ctx.pruner.project(ctx.pruner.space.random(rng), share * s.budget.value, ctx.metric)[0]
+        return ctx.pruner.project(ctx.pruner.space.random(rng), share * s.budget.value * scale, metric)[0]
 
     console.print(f"supernet: fine-tuning the parent {s.proxy.supernet_steps} steps as a supernet over the search space",
                   highlight=False)

@@ -1,0 +1,266 @@
+"""Latency benchmarks: the model behind --budget-ms, speed per MAC on each runtime, and latency-budget searches."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import trackers
+from autoprune.cost.runtime import RUNTIMES, frame_latency, onnx_frame_session, write_frame_onnx
+from autoprune.prune.pruner import Pruner
+from autoprune.prune.space import load_space
+
+# The demo parents: what --budget-ms searches on this machine prune.
+PARENTS = {"siamrpn": "small", "ostrack": "tiny", "stark": "small"}
+QUICK = {"siamrpn": "tiny"}  # --quick checks the harness, not the numbers
+
+
+def _random_children(pruner, n: int, seed: int) -> list[dict]:
+    """Knob values of ``n`` random children at random sizes (held out: another seed than the fit's)."""
+    from autoprune.run.cost_metric import frame_mflops
+
+    rng = np.random.default_rng([seed, 99])
+    macs = frame_mflops(pruner.family)
+    parent = macs(pruner.parent.arch)
+    floor = pruner.project(pruner.space.smallest(), 0.0, macs)[1]
+    return [pruner.project(pruner.space.random(rng), float(rng.uniform(floor, parent)), macs)[0] for _ in range(n)]
+
+
+def latency_model(quick: bool) -> dict:
+    """Held-out error of the latency model that drives --budget-ms, per family and runtime."""
+    from autoprune.run.cost_metric import fit_for_pruner, measure_children
+
+    rows, goals = [], []
+    for name, preset in (QUICK if quick else PARENTS).items():
+        family = trackers.get(name)
+        pruner = Pruner(family.create(preset).eval(), load_space(name))
+        held_values = _random_children(pruner, 3 if quick else 16, seed=1)
+        for runtime in RUNTIMES:
+            model = fit_for_pruner(pruner, runtime=runtime, n_random=2 if quick else 10, repeats=5 if quick else 15)
+            held = measure_children(pruner, held_values, runtime=runtime, threads=1, repeats=5 if quick else 15)
+            errors = [abs(model.predict(family, arch) - ms) / ms for arch, ms in held]
+            mape, worst = float(np.mean(errors)), float(np.max(errors))
+            spread = [ms for _, ms in held]
+            rows.append({"family": name, "parent": preset, "runtime": runtime, "fit children": len(model.points),
+                         "held-out children": len(held), "held-out ms": f"{min(spread):.2f}-{max(spread):.2f}",
+                         "MAPE": mape, "worst": worst, "fit MAPE": model.fit_mape})
+            goals.append({"text": f"{name} on {runtime}: held-out MAPE ≤ 10 % (goal 5 %)", "measured": f"{mape:.1%}",
+                          "met": mape <= 0.10})
+    return {"title": "Latency model behind --budget-ms: error on held-out random children", "rows": rows, "goals": goals,
+            "columns": ["family", "parent", "runtime", "fit children", "held-out children", "held-out ms", "MAPE",
+                        "worst", "fit MAPE"],
+            "notes": ["One thread, batch 1, the per-frame path (search crop in, head outputs out); each child timed as a "
+                      "search times its trials (median, CPU time of the thread).",
+                      "The model: ms = a non-negative linear combination of the child's dense-convolution, grouped-"
+                      "convolution and matrix-product MACs, elements its ops write, ops dispatched and module calls, "
+                      "read off a meta-device trace of the child (autoprune/cost/latency_model.py); fitted to the "
+                      "parent, 6 uniform children, the smallest and 10 random children of the parent's default space.",
+                      "Held-out children: random knobs (depth, widths, and crop resolution where the space has it) "
+                      "projected to random MACs between the smallest child and the parent."]}
+
+
+def _onnx_breakdown(family, model, *, runs: int = 50) -> dict[str, float]:
+    """Share of ONNX Runtime's per-frame time by operator type (its own profiler)."""
+    from autoprune.cost.runtime import frame_inputs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "frame.onnx"
+        write_frame_onnx(family, model, path)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "profile")
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        x, cache = frame_inputs(family, model)
+        feeds = {i.name: t.numpy() for i, t in zip(session.get_inputs(), (x, *cache))}
+        for _ in range(runs):
+            session.run(None, feeds)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    by_op: dict[str, float] = defaultdict(float)
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            by_op[e.get("args", {}).get("op_name", "?")] += float(e.get("dur", 0))
+    total = sum(by_op.values()) or 1.0
+    return {op: t / total for op, t in sorted(by_op.items(), key=lambda kv: -kv[1])}
+
+
+def _efficiency_rows(name: str, preset: str, label: str, children: list, runtimes, repeats: int) -> list[dict]:
+    """Speed-up over the parent / MACs cut, per child and runtime (parent and children timed side by side)."""
+    family = trackers.get(name)
+    parent = children[0][1]
+    base_macs = family.analytic_cost(parent.arch)["frame_macs"]
+    rows = []
+    for runtime in runtimes:
+        base_ms = frame_latency(family, parent, runtime=runtime, repeats=repeats).median_ms
+        for tag, child in children[1:]:
+            macs = family.analytic_cost(child.arch)["frame_macs"]
+            ms = frame_latency(family, child, runtime=runtime, repeats=repeats).median_ms
+            rows.append({"family": name, "parent": preset, "children": label, "budget": tag, "runtime": runtime,
+                         "MMACs": macs / 1e6, "ms": ms, "parent ms": base_ms, "speed-up": base_ms / ms,
+                         "MACs cut": base_macs / macs, "efficiency": (base_ms / ms) / (base_macs / macs)})
+    return rows
+
+
+def latency_efficiency(quick: bool) -> dict:
+    """Speed-up / MACs cut of uniform children at 50 / 25 / 10 % of the parent's MACs, on torch and ONNX Runtime."""
+    rows, goals, breakdowns = [], [], {}
+    for name, preset in (QUICK if quick else PARENTS).items():
+        family = trackers.get(name)
+        parent = family.create(preset).eval()
+        pruner = Pruner(parent, load_space(name))
+        base = family.analytic_cost(parent.arch)["frame_macs"]
+        children = [("parent", parent)]
+        for share in (0.5, 0.25, 0.1):
+            values, _ = pruner.project(pruner.space.uniform(1.0), share * base, lambda a: family.analytic_cost(a)["frame_macs"])
+            children.append((f"{share:.0%}", pruner.prune(values)[0].eval()))
+        mine = _efficiency_rows(name, preset, "uniform (MACs)", children, RUNTIMES, 5 if quick else 30)
+        rows += mine
+        for share, floor in (("50%", 0.8), ("25%", 0.7)):
+            best = max((r for r in mine if r["budget"] == share), key=lambda r: r["efficiency"])
+            goals.append({"text": f"{name} at {share}: speed-up / MACs cut ≥ {floor} on at least one runtime",
+                          "measured": f"{best['efficiency']:.2f} on {best['runtime']}", "met": best["efficiency"] >= floor})
+        breakdowns[f"{name}/{preset} 25% child, onnx"] = _onnx_breakdown(family, children[2][1], runs=5 if quick else 50)
+        breakdowns[f"{name}/{preset} parent, onnx"] = _onnx_breakdown(family, parent, runs=5 if quick else 50)
+    notes = ["One thread, batch 1, per-frame path; parent and children timed side by side in one run (CPU time of the thread).",
+             "Children: one uniform keep ratio for every width knob of the default space, projected to the MACs share.",
+             "Where ONNX Runtime's time goes (share of kernel time by operator type, its profiler): " + "; ".join(
+                 f"{k}: " + ", ".join(f"{op} {v:.0%}" for op, v in list(shares.items())[:5]) for k, shares in breakdowns.items())]
+    return {"title": "Latency efficiency: speed-up per MACs cut, eager PyTorch and ONNX Runtime", "rows": rows,
+            "goals": goals, "notes": notes, "onnx_breakdown": breakdowns,
+            "columns": ["family", "parent", "budget", "runtime", "MMACs", "ms", "parent ms", "speed-up", "MACs cut",
+                        "efficiency"]}
+
+
+# --- latency-budget searches ---------------------------------------------------------------
+QUICK_PARENT_STEPS = 4  # quick mode checks the harness on a barely trained tiny parent
+def _search_cell(work: str, name: str, preset: str, kind: str, value: float, runtime: str, quick: bool) -> dict:
+    """One search (own process, one thread), cached: the exported child, re-measured, with its full-validation AO."""
+    torch.set_num_threads(1)
+    from autoprune.export import load_model
+    from autoprune.pipeline import search
+    from autoprune.run.settings import SearchSettings
+
+    tag = f"{name}-{kind}-{value:g}-{runtime}"
+    done = Path(work) / f"{tag}.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    options = dict(tracker=name, preset=preset, budget_kind=kind, budget_value=value, runtime=runtime, seed=0,
+                   runs_dir=str(Path(work) / "runs"), study_name=tag, command=f"benchmark cell {tag}")
+    if quick:
+        options.update(trials=2, proxy_steps=1, proxy_sequences=1, validate_max=1, validate_steps=2, validate_sequences=2,
+                       parent_steps=QUICK_PARENT_STEPS)
+    else:
+        options.update(trials=10, validate_max=2)
+    s = SearchSettings.from_options(**options)
+    result = search(s, progress=False)
+    export = result.get("export")
+    cell = {"family": name, "kind": kind, "budget": value, "runtime": runtime, "export": export}
+    if export:
+        from autoprune.data import builtin_root, open_split
+        from autoprune.eval import evaluate
+
+        family, model = load_model(export)
+        meta = json.loads((Path(export) / "arch.json").read_text())
+        # tracked again for per-sequence totals: the paired comparison needs them, the record keeps only the pooled AO
+        tracked = evaluate(family.make_tracker(model.eval()), open_split(builtin_root(), "val")[: 2 if quick else None],
+                           progress=False)
+        sums, counts = tracked.frame_totals()
+        cell.update(frame_macs=family.analytic_cost(model.arch)["frame_macs"], trial=result["best_trial"],
+                    search_ms=meta.get("latency_ms"), full_ao=meta["metrics"].get("full_ao"),
+                    full_ao_ci=meta["metrics"].get("full_ao_ci"), sums=sums.tolist(), counts=counts.tolist())
+    done.write_text(json.dumps(cell))
+    return cell
+
+
+def latency_budget(quick: bool) -> dict:
+    """Searches at 50 % and 25 % of each parent's measured ONNX latency; the exported child re-measured.
+
+    Beside each, a search at the MACs of the uniform child with that latency: at equal latency,
+    which child tracks better, the latency-searched or the MACs-searched one.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from autoprune.cache import cache_dir
+    from autoprune.data import builtin_root
+    from autoprune.run.cost_metric import fit_for_pruner
+    from autoprune.run.parent import prepare_parent
+    from autoprune.run.settings import DEFAULT_PARENT_STEPS
+
+    runtime = "onnx"
+    parents = {"siamrpn": "tiny"} if quick else PARENTS
+    shares = [0.5] if quick else [0.5, 0.25]
+    work = Path(tempfile.mkdtemp(prefix="latency_budget-")) if quick else cache_dir("benchmarks", "latency_budget-v1")
+    plan = []
+    for name, preset in parents.items():
+        family = trackers.get(name)
+        parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=builtin_root(), builtin=True,
+                                steps=QUICK_PARENT_STEPS if quick else DEFAULT_PARENT_STEPS, progress=False).model.eval()
+        pruner = Pruner(parent, load_space(name))
+        model = fit_for_pruner(pruner, runtime=runtime, n_random=2 if quick else 10)
+        parent_ms = frame_latency(family, parent, runtime=runtime, repeats=30).median_ms
+        for share in shares:
+            ms = round(share * parent_ms, 3)
+            # the MACs of the uniform child the latency model puts at this latency: the equal-latency MACs budget
+            values, _ = pruner.project(pruner.space.uniform(1.0), ms, model.metric(family), iterations=14)
+            mflops = round(family.analytic_cost(pruner.child_arch(values))["frame_macs"] / 1e6, 2)
+            plan.append((name, preset, share, parent_ms, ms, mflops))
+    cells_args = [(name, preset, kind, value) for name, preset, _, _, ms, mflops in plan
+                  for kind, value in (("ms", ms), ("mflops", mflops))]
+    with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
+        cells = list(pool.map(_search_cell, [str(work)] * len(cells_args), *zip(*cells_args),
+                              [runtime] * len(cells_args), [quick] * len(cells_args)))
+    by_key = {(c["family"], c["kind"], c["budget"]): c for c in cells}
+    rows, goals, paired = [], [], {}
+    for name, preset, share, parent_ms, ms, mflops in plan:
+        family = trackers.get(name)
+        measured = {}
+        for kind, value in (("ms", ms), ("mflops", mflops)):
+            cell = by_key[(name, kind, value)]
+            if not cell.get("export"):
+                rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": kind,
+                             "note": "no child exported"})
+                continue
+            from autoprune.export import load_model
+
+            _, child = load_model(cell["export"])
+            again = frame_latency(family, child.eval(), runtime=runtime, repeats=30).median_ms
+            measured[kind] = (again, cell)
+            rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": kind,
+                         "budget value": f"{value:g} {'ms' if kind == 'ms' else 'M MACs'}",
+                         "child MMACs": cell["frame_macs"] / 1e6, "re-measured ms": again, "ms / budget": again / ms,
+                         "full-val AO": cell["full_ao"],
+                         "AO 95 % CI": "-" if not cell.get("full_ao_ci") else f"{cell['full_ao_ci'][0]:.3f}-{cell['full_ao_ci'][1]:.3f}"})
+            if kind == "ms":
+                goals.append({"text": f"{name} at {share:.0%} of the parent's {runtime} latency: exported child measures 90-100 % of the budget",
+                              "measured": f"{again / ms:.1%} ({again:.3f} of {ms:g} ms)", "met": 0.9 <= again / ms <= 1.0})
+        if "ms" in measured and "mflops" in measured:
+            a, b = measured["ms"][1], measured["mflops"][1]
+            text = f"{name} at {share:.0%}: latency-searched AO ≥ MACs-searched AO at equal latency"
+            from autoprune.eval.uncertainty import paired_difference
+
+            diff = paired_difference(a["sums"], b["sums"], a["counts"])
+            paired[f"{name} {share:.0%}"] = diff.as_dict()
+            goals.append({"text": text, "measured": f"AO {diff.a:.3f} vs {diff.b:.3f}, difference "
+                          f"{diff.difference.value:+.3f} [{diff.difference.low:+.3f}, {diff.difference.high:+.3f}] "
+                          f"(latency child {measured['ms'][0]:.3f} ms, MACs child {measured['mflops'][0]:.3f} ms)",
+                          "met": diff.difference.value >= 0})
+    notes = [f"Runtime: {runtime}, one thread. Budgets: 50 % and 25 % of each parent's measured per-frame latency. "
+             "Each search: 10 trials, the default proxy, the 2 best Pareto children validated on the whole val split; "
+             "the exported child is re-measured here, in this process, as `autoprune profile --export DIR --runtime onnx` does.",
+             "MACs-searched: a --budget-mflops search at the MACs of the uniform child the latency model puts at the same "
+             "latency, so both searches aim at the same speed; its child's re-measured latency is shown beside it.",
+             "Paired difference: both children tracked on the same val sequences, bootstrapped over sequences."]
+    return {"title": f"Latency budgets on {runtime}: the exported child against its budget, and against a MACs search",
+            "rows": rows, "goals": goals, "notes": notes, "paired": paired,
+            "columns": ["family", "budget", "searched in", "budget value", "child MMACs", "re-measured ms", "ms / budget",
+                        "full-val AO", "AO 95 % CI"]}
