@@ -23,3 +23,14 @@ def test_profile_of_an_export_with_latency(tmp_path, capsys):
     captured = capsys.readouterr()
     text = captured.out + captured.err
     assert "FLOPs" in text or "MACs" in text
+
+
+def test_profile_re_measures_an_export_on_onnx_runtime(tmp_path, capsys):
+    family = trackers.get("siamrpn")
+    out = export_model(family, family.create("tiny").eval(), tmp_path / "e", onnx=True)
+    assert main(["profile", "--export", str(out), "--runtime", "onnx", "--json"]) == 0
+    onnx = json.loads(capsys.readouterr().out)
+    assert main(["profile", "--export", str(out), "--json"]) == 0
+    eager = json.loads(capsys.readouterr().out)
+    assert (onnx["runtime"], eager["runtime"]) == ("onnx", "torch")
+    assert 0 < onnx["latency_ms"] and 0 < eager["latency_ms"] and onnx["frame_macs"] == eager["frame_macs"]
