@@ -229,8 +229,10 @@ def latency_budget(quick: bool) -> dict:
     parents = {"siamrpn": "tiny"} if quick else PARENTS
     shares = [0.5] if quick else [0.5, 0.25]
     work = Path(tempfile.mkdtemp(prefix="latency_budget-")) if quick else cache_dir("benchmarks", "latency_budget-v1")
-    plan = []
-    for name, preset in parents.items():
+    plan_file = work / "plan.json"
+    # The budgets come from timings; a resumed run must ask for the same ones, or no cached cell matches.
+    plan = [tuple(p) for p in json.loads(plan_file.read_text())] if plan_file.is_file() else []
+    for name, preset in ({} if plan else parents).items():
         family = trackers.get(name)
         parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=builtin_root(), builtin=True,
                                 steps=QUICK_PARENT_STEPS if quick else DEFAULT_PARENT_STEPS, progress=False).model.eval()
@@ -243,6 +245,7 @@ def latency_budget(quick: bool) -> dict:
             values, _ = pruner.project(pruner.space.uniform(1.0), ms, model.metric(family), iterations=14)
             mflops = round(family.analytic_cost(pruner.child_arch(values))["frame_macs"] / 1e6, 2)
             plan.append((name, preset, share, parent_ms, ms, mflops))
+    plan_file.write_text(json.dumps(plan))
     cells_args = [(name, preset, kind, value) for name, preset, _, _, ms, mflops in plan
                   for kind, value in (("ms", ms), ("mflops", mflops))]
     with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
@@ -250,8 +253,13 @@ def latency_budget(quick: bool) -> dict:
                               [runtime] * len(cells_args), [quick] * len(cells_args)))
     by_key = {(c["family"], c["kind"], c["budget"]): c for c in cells}
     rows, goals, paired = [], [], {}
+    parent_now: dict[str, float] = {}  # the parent re-timed beside its children: speed-ups from one run
     for name, preset, share, parent_ms, ms, mflops in plan:
         family = trackers.get(name)
+        if name not in parent_now:
+            parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=builtin_root(), builtin=True,
+                                    steps=QUICK_PARENT_STEPS if quick else DEFAULT_PARENT_STEPS, progress=False).model.eval()
+            parent_now[name] = frame_latency(family, parent, runtime=runtime, repeats=30).median_ms
         measured = {}
         for kind, value in (("ms", ms), ("mflops", mflops)):
             cell = by_key[(name, kind, value)]
@@ -264,9 +272,12 @@ def latency_budget(quick: bool) -> dict:
             _, child = load_model(cell["export"])
             again = frame_latency(family, child.eval(), runtime=runtime, repeats=30).median_ms
             measured[kind] = (again, cell)
+            macs_cut = family.analytic_cost(family.arch(preset))["frame_macs"] / cell["frame_macs"]
             rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": kind,
                          "budget value": f"{value:g} {'ms' if kind == 'ms' else 'M MACs'}",
                          "child MMACs": cell["frame_macs"] / 1e6, "re-measured ms": again, "ms / budget": again / ms,
+                         "speed-up": parent_now[name] / again, "MACs cut": macs_cut,
+                         "efficiency": parent_now[name] / again / macs_cut,
                          "full-val AO": cell["full_ao"],
                          "AO 95 % CI": "-" if not cell.get("full_ao_ci") else f"{cell['full_ao_ci'][0]:.3f}-{cell['full_ao_ci'][1]:.3f}"})
             if kind == "ms":
@@ -292,4 +303,4 @@ def latency_budget(quick: bool) -> dict:
     return {"title": f"Latency budgets on {runtime}: the exported child against its budget, and against a MACs search",
             "rows": rows, "goals": goals, "notes": notes, "paired": paired,
             "columns": ["family", "budget", "searched in", "budget value", "child MMACs", "re-measured ms", "ms / budget",
-                        "full-val AO", "AO 95 % CI"]}
+                        "speed-up", "MACs cut", "efficiency", "full-val AO", "AO 95 % CI"]}
