@@ -120,3 +120,19 @@ def test_the_exported_child_uses_the_budget_when_a_validated_one_does():
     study = _study_with([(0.5, 0.40), (0.95, 0.35), (1.2, 0.9)])
     assert best_trial(study) == 1  # the 50 % child scores higher, but the user asked for the budget
     assert best_trial(_study_with([(0.5, 0.40), (0.6, 0.30)])) == 0  # none at the budget: the best within it
+
+
+def test_the_projection_is_rescaled_by_what_the_children_measured():
+    from autoprune.run.budget import Budget
+    from autoprune.search.objective import Objective
+
+    objective = Objective(family=None, pruner=None, space=None, budget=Budget("ms", 1.0), metric=None, proxy=None)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    assert objective._calibration(study.ask()) == 1.0  # nothing measured yet: the model as fitted
+    for measured, predicted in ((1.1, 1.0), (2.2, 2.0), (0.5, 0.5), (9.0, 1.0)):
+        study.add_trial(optuna.trial.create_trial(values=[0.1, measured],
+                                                  user_attrs={"latency_ms": measured, "predicted_ms": predicted}))
+    assert objective._calibration(study.ask()) == pytest.approx(1.1)  # the median: one odd timing does not count
+    study.add_trial(optuna.trial.create_trial(values=[0.1, 1.0], user_attrs={"latency_ms": 9.0, "predicted_ms": 1.0}))
+    study.add_trial(optuna.trial.create_trial(values=[0.1, 1.0], user_attrs={"latency_ms": 9.0, "predicted_ms": 1.0}))
+    assert objective._calibration(study.ask()) == pytest.approx(1.3)  # clipped

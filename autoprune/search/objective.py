@@ -129,7 +129,11 @@ class Objective:
         trial.set_user_attr("seed", seed)
         target = self.share(trial) * self.budget.value * (1.0 - self.projection_margin)
         trial.set_user_attr("target", target)
-        projected, predicted, child, arch = self._cut(trial, target)
+        calibration = self._calibration(trial) if self.budget.kind == "ms" else 1.0
+        projected, predicted, child, arch = self._cut(trial, target / calibration)
+        if self.budget.kind == "ms":
+            trial.set_user_attr("predicted_ms", predicted)  # the model's own figure, before calibration
+            predicted *= calibration
         trial.set_user_attr("knobs", {k: float(v) for k, v in projected.items()})  # exact: rebuilds must match
         set_constraint(trial, predicted / self.budget.value - 1.0)
         cost = self.family.analytic_cost(arch)
@@ -158,6 +162,22 @@ class Objective:
             raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s")
         second = cost["frame_macs"] / 1e6 if self.budget.kind == "mflops" else latency
         return score, second
+
+    def _calibration(self, trial: optuna.trial.Trial) -> float:
+        """Measured / predicted latency, the median over the study's measured children (1 before any).
+
+        The model is fitted to timings taken before the first trial; the machine's speed
+        drifts (load, clocks, caches warm from a fine-tune), and every trial measures its
+        child anyway, so the model is rescaled by what the children measured. Clipped to
+        +-30 %: a few odd timings must not throw the projection off.
+        """
+        ratios = [t.user_attrs["latency_ms"] / t.user_attrs["predicted_ms"]
+                  for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                  if t.user_attrs.get("predicted_ms") and t.user_attrs.get("latency_ms")]
+        factor = float(np.median(ratios)) if ratios else 1.0
+        factor = min(max(factor, 0.7), 1.3)
+        trial.set_user_attr("latency_calibration", factor)
+        return factor
 
     def _latency(self, child) -> float:
         return float(frame_latency(self.family, child, runtime=self.runtime, threads=self.threads).median_ms)
