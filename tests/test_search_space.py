@@ -101,3 +101,31 @@ def test_default_spaces_live_in_the_family_folders_and_former_paths_still_name_t
     for name in search_spaces.names():
         assert load_space(name).source == f"trackers/{name}/space.yaml"
         assert load_space(f"search_spaces/{name}.yaml").knobs == load_space(name).knobs
+
+
+def test_extended_ranges_and_the_crops_knob_bind_only_when_asked():
+    doc = {"family": "siamrpn", "multiple": 8, "knobs": [
+        {"name": "stem", "groups": ["stem"], "keep": [0.25, 1.0], "extended": {"keep": [0.0625, 1.0], "multiple": 2}},
+        {"name": "resolution", "crops": True, "keep": [1.0, 1.0], "extended": {"keep": [0.5, 1.0], "step": 0.125}},
+    ]}
+    space = parse_space(doc, "test.yaml")
+    groups, blocks = pruning.unit_groups(SMALL), pruning.blocks(SMALL)
+    regular = bind(space, groups, blocks)
+    assert [k.name for k in regular.knobs] == ["stem"] and regular.crops is None  # pinned at 1: left out
+    assert regular.config(regular.smallest()).keep["stem"] == 8
+    extended = bind(space, groups, blocks, extended=True)
+    assert extended.crops.low == 0.5 and extended.uniform(0.3)["resolution"] == 1.0
+    config = extended.config(extended.smallest())
+    assert config.keep["stem"] == 2 and config.crop_scale == 0.5
+
+
+@pytest.mark.parametrize("knob, fragment", [
+    ({"name": "r", "crops": "yes", "keep": [0.5, 1.0]}, "knobs[0] (r).crops: expected true"),
+    ({"name": "r", "crops": True, "groups": ["stem"], "keep": [0.5, 1.0]}, "give exactly one of"),
+    ({"name": "s", "groups": ["stem"], "keep": [0.5, 1.0], "extended": {"keep": [0, 1.0]}}, "extended.keep"),
+    ({"name": "s", "groups": ["stem"], "keep": [0.5, 1.0], "extended": {"low": 0.1}}, "extended: expected a mapping with keep"),
+])
+def test_bad_crops_and_extended_keys_are_one_clear_error(knob, fragment):
+    with pytest.raises(ConfigError, match=None) as err:
+        parse_space({"family": "siamrpn", "knobs": [knob]}, "test.yaml")
+    assert fragment in str(err.value) and "\n" not in str(err.value)

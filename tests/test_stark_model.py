@@ -108,7 +108,7 @@ def test_pruned_record_runs_with_padding_masks():
         (lambda r: r["backbone"]["stages"][1].update(blocks=[]), "backbone.stages[1].blocks"),
         (lambda r: r.update(decoder={}), "decoder"),
         (lambda r: r["head"].update(tl=[8, 8, 8]), "head.tl"),
-        (lambda r: r.update(d_model=63), "even"),
+        (lambda r: r.update(d_model=62), "a multiple of 4"),
     ],
 )
 def test_bad_records_are_rejected(edit, message):

@@ -8,6 +8,11 @@ Thresholding to a budget b (fraction of units kept): *naive* keeps the top-b uni
 groups of one kind at once, *layerwise* keeps the top-b of every group. The result is an
 ``Importance`` (gate magnitudes as unit scores) plus the keep counts, which
 ``autoprune.prune.apply`` turns into a physically smaller child.
+
+Groups the paper's placement leaves alone (no gate point, no BatchNorm: OSTrack's token
+width, STARK's transformer width and heads) get weight-magnitude scores of their own kind
+(``"weights"``), so a cutter can extend the method to them where a budget needs it
+(``autoprune.prune.methods.GateCutter``).
 """
 from __future__ import annotations
 
@@ -125,7 +130,7 @@ def threshold(scores: Mapping[str, torch.Tensor], groups: Mapping[str, UnitGroup
     if not 0 < budget <= 1:
         raise ConfigError(f"gate budget must be in (0, 1], got {budget}")
     if mode == "layerwise":
-        return {n: max(groups[n].min_keep, math.ceil(budget * groups[n].size)) for n in scores}
+        return {n: _fit(groups[n], math.ceil(budget * groups[n].size)) for n in scores}
     if mode != "naive":
         raise ConfigError(f"unknown thresholding {mode!r}; valid: naive, layerwise")
     counts = {}
@@ -144,9 +149,15 @@ def threshold(scores: Mapping[str, torch.Tensor], groups: Mapping[str, UnitGroup
         start = 0
         for n in names:
             size = scores[n].numel()
-            counts[n] = int(max(groups[n].min_keep, int(kept[start:start + size].sum())))
+            counts[n] = _fit(groups[n], int(kept[start:start + size].sum()))
             start += size
     return counts
+
+
+def _fit(group: UnitGroup, n: int) -> int:
+    """``n`` units made a count the group allows: at least ``min_keep``, a multiple of its ``multiple``."""
+    n = max(group.min_keep, n)
+    return min(group.size, math.ceil(n / group.multiple) * group.multiple)
 
 
 def sparsity_train(
@@ -203,8 +214,13 @@ def sparsity_train(
     frozen = [g for g in bn_groups if not sparsified(g)]
     bn_scores = BNScale().unit_scores(state, slimmed)
     l1_scores = Magnitude(1).unit_scores(state, frozen)
-    all_scores = {**bn_scores, **l1_scores, **scores}
-    kinds = {**{n: "bn" for n in bn_scores}, **{n: "l1" for n in l1_scores}, **{n: "gate" for n in scores}}
+    # groups the paper never gates (no gate point, no BatchNorm): ranked by weight magnitude,
+    # cut only where a cutter extends the method to them
+    ungated = [g for g in groups.values() if g.name not in gated and g not in bn_groups]
+    weight_scores = Magnitude(1).unit_scores(state, ungated)
+    all_scores = {**bn_scores, **l1_scores, **scores, **weight_scores}
+    kinds = {**{n: "bn" for n in bn_scores}, **{n: "l1" for n in l1_scores}, **{n: "gate" for n in scores},
+             **{n: "weights" for n in weight_scores}}
     return model, GateResult(importance=Learned(scores=all_scores), kinds=kinds)
 
 

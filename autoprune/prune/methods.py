@@ -29,8 +29,21 @@ def prune_uniform(parent, *, space: str, importance: str, keep: float | None, bu
     return child, arch, note
 
 
+# Crop scales a gate cut falls back to, largest first: down to the half side the default
+# spaces' extended resolution knob reaches.
+CROP_SCALES = (1.0, 0.875, 0.75, 0.625, 0.5)
+
+
 class GateCutter:
-    """Gates sparsity-trained once, cut at any number of budgets (as the paper does)."""
+    """Gates sparsity-trained once, cut at any number of budgets (as the paper does).
+
+    A budget the paper's placement cannot reach at any keep fraction extends the method in
+    its spirit, one step at a time and only as far as needed: first the dimensions the
+    paper never gates (OSTrack's token width, STARK's transformer width and heads) are cut
+    too, by weight magnitude, at the same keep fraction; then the template and search crops
+    shrink (``CROP_SCALES``), since no width cut removes the cost of the tokens or of the
+    stem on the full crop. The note of each cut says which steps it took.
+    """
 
     def __init__(self, parent, batches: Iterator, *, steps: int, progress: bool = True, device: str | None = None,
                  amp: str | None = None) -> None:
@@ -40,41 +53,67 @@ class GateCutter:
         self.importance = result.importance
         self.kinds = result.kinds
         self.groups = {g.name: g for g in self.family.unit_groups(parent.arch)}
+        self._paper = {n: v for n, v in self.importance.scores.items() if self.kinds.get(n) != "weights"}
 
-    def _counts(self, keep: float, mode: str) -> dict[str, int]:
-        return threshold(self.importance.scores, self.groups, keep, mode, self.kinds)
+    def _counts(self, keep: float, mode: str, extended: bool = False) -> dict[str, int]:
+        scores = self.importance.scores if extended else self._paper
+        return threshold(scores, self.groups, keep, mode, self.kinds)
 
-    def frame_macs(self, keep: float, mode: str) -> float:
-        arch = self.family.child_arch(self.parent_arch, self._counts(keep, mode), set())
-        return self.family.analytic_cost(arch)["frame_macs"]
+    def _arch(self, keep: float, mode: str, extended: bool, scale: float) -> dict:
+        arch = self.family.child_arch(self.parent_arch, self._counts(keep, mode, extended), set())
+        return arch if scale == 1.0 else self.family.resize_crops(arch, scale)
+
+    def frame_macs(self, keep: float, mode: str, *, extended: bool = False, scale: float = 1.0) -> float:
+        return self.family.analytic_cost(self._arch(keep, mode, extended, scale))["frame_macs"]
 
     def smallest_macs(self, mode: str) -> float:
-        return self.frame_macs(1e-3, mode)
+        """The cheapest child the (extended) method cuts."""
+        return self.frame_macs(1e-3, mode, extended=True, scale=CROP_SCALES[-1])
 
-    def cut(self, *, keep: float | None = None, budget_macs: float | None = None, mode: str = "naive"):
-        """(child, arch, note) at a gate keep fraction, or the largest one within ``budget_macs``."""
+    def _steps(self):
+        """The method's steps, paper first: (extended, crop scale)."""
+        yield False, 1.0
+        for scale in CROP_SCALES:
+            yield True, scale
+
+    def cut(self, *, keep: float | None = None, budget_macs: float | None = None, mode: str = "naive",
+            smallest: bool = False):
+        """(child, arch, note) at a gate keep fraction, the largest one within ``budget_macs``, or
+        (``smallest``) the cheapest child the extended method cuts."""
         from autoprune.prune.apply import PruneConfig
 
-        if keep is None:
-            keep = self._keep_for(budget_macs, mode)
+        extended, scale = False, 1.0
+        if smallest:
+            keep, extended, scale = 1e-3, True, CROP_SCALES[-1]
+            note = f"gates ({mode}) at their floor"
+        elif keep is None:
+            keep, extended, scale = self._keep_for(budget_macs, mode)
             note = f"gates ({mode}) keep {keep:.3f} to fit {budget_macs / 1e6:g} M FLOPs"
         else:
             note = f"gates ({mode}) keep {keep:g}"
-        child, arch = apply(self.trained, PruneConfig(keep=self._counts(keep, mode)), self.importance)
+        if extended:
+            note += ", ungated widths cut by weight magnitude"
+        if scale != 1.0:
+            note += f", crops x{scale:g}"
+        config = PruneConfig(keep=self._counts(keep, mode, extended), crop_scale=scale)
+        child, arch = apply(self.trained, config, self.importance)
         return child, arch, note
 
-    def _keep_for(self, budget_macs: float, mode: str) -> float:
-        lo, hi, best = 1e-3, 1.0, None
+    def _keep_for(self, budget_macs: float, mode: str) -> tuple[float, bool, float]:
+        for extended, scale in self._steps():
+            if self.frame_macs(1e-3, mode, extended=extended, scale=scale) <= budget_macs:
+                break
+        else:
+            raise BudgetError(f"budget {budget_macs / 1e6:.1f} M FLOPs (MACs) is below what gate thresholding can reach "
+                              f"({self.smallest_macs(mode) / 1e6:.2f} M)")
+        lo, hi, best = 1e-3, 1.0, 1e-3
         for _ in range(20):  # the kept fraction maps monotonically to per-frame MACs
             mid = (lo + hi) / 2
-            if self.frame_macs(mid, mode) <= budget_macs:
+            if self.frame_macs(mid, mode, extended=extended, scale=scale) <= budget_macs:
                 lo, best = mid, mid
             else:
                 hi = mid
-        if best is None:
-            raise BudgetError(f"budget {budget_macs / 1e6:.1f} M FLOPs (MACs) is below what gate thresholding can reach "
-                              f"({self.smallest_macs(mode) / 1e6:.2f} M)")
-        return best
+        return best, extended, scale
 
 
 def prune_gates(parent, batches: Iterator, *, steps: int, keep: float | None, budget_macs: float | None, mode: str = "naive",

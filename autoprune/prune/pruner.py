@@ -97,26 +97,50 @@ class Pruner:
     def project(self, values: Mapping[str, float], budget: float, metric: Callable[[dict], float], *, iterations: int = 30) -> tuple[dict[str, float], float]:
         """Scale every width ratio by one factor so ``metric(child arch)`` lands just under ``budget``.
 
-        Depth and crop values stay as sampled, except that a crop scale at which even the
-        smallest widths exceed the budget is lowered to the largest one at which they fit:
-        resolution gives way only where the budget needs it. Returns the projected values
-        and their metric; if even the smallest child exceeds the budget, returns it (the
-        caller's constraint rejects it).
+        Depth and crop values stay as sampled, except where even the smallest widths exceed
+        the budget: then the crop scale is lowered to the largest one at which they fit, and
+        if the smallest crops do not fit either, the sampled depths are lowered together to
+        the largest that fit. Resolution and depth give way only where the budget needs it.
+        Returns the projected values and their metric; if even the smallest child exceeds the
+        budget, returns it (the caller's constraint rejects it).
         """
         best, cost = self._project_widths(values, budget, metric, iterations)
-        crops = self.space.crops
-        if cost <= budget or crops is None or values.get(crops.name, crops.high) <= crops.low:
+        if cost <= budget:
             return best, cost
-        low_widths = lambda scale: self._project_widths({**values, crops.name: scale}, 0.0, metric, 0)[1]  # noqa: E731
-        if low_widths(crops.low) > budget:
-            return self._project_widths({**values, crops.name: crops.low}, budget, metric, iterations)
-        lo, hi = crops.low, float(values[crops.name])
-        for _ in range(iterations):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if low_widths(mid) <= budget else (lo, mid)
-        if crops.step:  # onto the knob's grid, downwards: a smaller crop never costs more
-            lo = max(crops.low, crops.low + math.floor((lo - crops.low) / crops.step + 1e-9) * crops.step)
-        return self._project_widths({**values, crops.name: lo}, budget, metric, iterations)
+        floor = lambda v: self._project_widths(v, 0.0, metric, 0)[1]  # noqa: E731  (smallest widths)
+        values = dict(values)
+        crops = self.space.crops
+        if crops is not None and values.get(crops.name, crops.high) > crops.low:
+            if floor({**values, crops.name: crops.low}) <= budget:
+                lo, hi = crops.low, float(values[crops.name])
+                for _ in range(iterations):
+                    mid = (lo + hi) / 2
+                    lo, hi = (mid, hi) if floor({**values, crops.name: mid}) <= budget else (lo, mid)
+                if crops.step:  # onto the knob's grid, downwards, to a point that still fits
+                    n = math.floor((lo - crops.low) / crops.step + 1e-9)
+                    while n > 0 and floor({**values, crops.name: crops.low + n * crops.step}) > budget:
+                        n -= 1
+                    lo = crops.low + n * crops.step
+                return self._project_widths({**values, crops.name: lo}, budget, metric, iterations)
+            values[crops.name] = crops.low
+        depths = {k.name: min(int(k.low), self.containers_of(k)) for k in self.space.knobs if k.is_depth}
+        depths = {name: low for name, low in depths.items() if values[name] > low}
+        if depths:
+            def at(share: float) -> dict[str, float]:
+                return {**values, **{n: low + math.floor(share * (values[n] - low) + 1e-9) for n, low in depths.items()}}
+
+            lo = 0.0
+            if floor(at(0.0)) <= budget:
+                hi = 1.0
+                for _ in range(12):
+                    mid = (lo + hi) / 2
+                    lo, hi = (mid, hi) if floor(at(mid)) <= budget else (lo, mid)
+            values = at(lo)
+        return self._project_widths(values, budget, metric, iterations)
+
+    def containers_of(self, knob) -> int:
+        """Removable blocks of a depth knob's container."""
+        return self.space.containers[knob.name]
 
     def _project_widths(self, values: Mapping[str, float], budget: float, metric: Callable[[dict], float],
                         iterations: int) -> tuple[dict[str, float], float]:

@@ -188,7 +188,7 @@ class Study:
             cut_mode = "layerwise" if budget <= layerwise_below else mode
             target = budget * parent_macs
             floor = cutter.smallest_macs(cut_mode) > target
-            child, _, note = cutter.cut(keep=1e-3, mode=cut_mode) if floor else cutter.cut(budget_macs=target, mode=cut_mode)
+            child, _, note = cutter.cut(smallest=True, mode=cut_mode) if floor else cutter.cut(budget_macs=target, mode=cut_mode)
             self._save(self._score(family, child, fam.name, "gates", budget, parent_macs, floor=floor, note=note, started=t0))
 
     def _uniform(self, family, fam, parent, weights, parent_macs, budgets, settings) -> None:
