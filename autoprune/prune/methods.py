@@ -2,18 +2,107 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from autoprune.errors import BudgetError
 from autoprune.prune.apply import apply, family_of
 from autoprune.prune.gates import sparsity_train, threshold
 from autoprune.prune.importance import get as get_importance
-from autoprune.prune.pruner import Pruner
-from autoprune.prune.space import load_space
+from autoprune.prune.pruner import FILL_BELOW, Pruner
+from autoprune.prune.space import bind, load_space
+
+
+@dataclass(frozen=True)
+class UniformFit:
+    """Where one keep ratio meets a budget: the ratio, the crop scale, and which ranges it needed."""
+
+    values: dict
+    cost: float
+    ratio: float
+    crop_scale: float
+    extended: bool  # widths below the regular ranges (the space's extended ones)
+    space: object  # the BoundSpace the values are for (the extended binding once crops or widths go beyond)
+
+    @property
+    def steps(self) -> str:
+        """What the fit had to do beyond one ratio at full resolution, for notes and reports."""
+        done = ([f"crops x{self.crop_scale:g}"] if self.crop_scale != 1.0 else []) + (["extended ranges"] if self.extended else [])
+        return ", ".join(done) or "full resolution"
+
+
+def fit_uniform(pruner: Pruner, budget: float, metric, *, window: float = FILL_BELOW, iterations: int = 30) -> UniformFit:
+    """The largest single keep ratio for every width knob within ``budget`` (depth kept full).
+
+    One ratio at full resolution comes first. Where it cannot reach the budget, or lands
+    under ``window`` x the budget (rounding to channel multiples jumps past it), the crops
+    shrink step by step on the space's resolution grid, and after the smallest crops the
+    extended width ranges are used, again from full resolution down: the same order of
+    resort as the search's projection, taken only as far as the budget needs. Raises
+    :class:`BudgetError` when no step reaches the budget.
+    """
+    regular = pruner.space
+    has_extended = any(k.extended is not None for k in pruner._space_file.knobs)
+    wide = bind(pruner._space_file, pruner.groups, pruner.blocks, extended=True) if has_extended else regular
+    crops = wide.crops
+    scales = [1.0]
+    if crops is not None:
+        step = crops.step or (crops.high - crops.low) / 4
+        n = int(round((crops.high - crops.low) / step))
+        scales = [crops.high - i * step for i in range(n + 1)]
+    floors = {k.name: k.low for k in regular.knobs if k.is_width}
+
+    def space_for(scale: float, extended: bool):
+        # full resolution and regular ranges: exactly the regular space (its channel multiples too)
+        return regular if scale == 1.0 and not extended else wide
+
+    def values(ratio: float, scale: float, extended: bool) -> dict:
+        space = space_for(scale, extended)
+        v = space.uniform(ratio)
+        if space is wide and not extended:  # regular ranges: no width below the regular space's lows
+            v = {n: max(x, floors[n]) if n in floors else x for n, x in v.items()}
+        if space.crops is not None:
+            v[space.crops.name] = scale
+        return v
+
+    def cost(v: dict, scale: float, extended: bool) -> float:
+        pruner.space = space_for(scale, extended)  # child_arch reads crops and widths from the space bound here
+        try:
+            return float(metric(pruner.child_arch(v)))
+        finally:
+            pruner.space = regular
+
+    best = None
+    for extended in ([False, True] if has_extended else [False]):
+        for scale in scales:
+            at = lambda r: cost(values(r, scale, extended), scale, extended)  # noqa: E731
+            if at(0.0) > budget:
+                continue
+            lo = 0.0
+            if at(1.0) <= budget:
+                lo = 1.0
+            else:
+                hi = 1.0
+                for _ in range(iterations):  # the kept ratio maps monotonically to the cost
+                    mid = (lo + hi) / 2
+                    lo, hi = (mid, hi) if at(mid) <= budget else (lo, mid)
+            fit = UniformFit(values=values(lo, scale, extended), cost=at(lo), ratio=lo, crop_scale=scale, extended=extended,
+                             space=space_for(scale, extended))
+            if best is None or fit.cost > best.cost:
+                best = fit
+            if fit.cost >= window * budget:
+                return fit
+    if best is None:
+        smallest = cost(values(0.0, scales[-1], has_extended), scales[-1], has_extended)
+        raise BudgetError(f"budget {budget / 1e6:.2f} M FLOPs (MACs) is below the smallest uniform child "
+                          f"({smallest / 1e6:.2f} M, smallest crops and widths)")
+    return best
 
 
 def prune_uniform(parent, *, space: str, importance: str, keep: float | None, budget_macs: float | None,
                   batches: Iterator | None = None, seed: int = 0):
-    """One keep ratio for every width knob of ``space`` (depth kept), or the largest ratio within a budget."""
+    """One keep ratio for every width knob of ``space`` (depth kept), or the largest ratio within a budget
+    (lowering the crops and then the width floors only where full resolution cannot fit; see
+    :func:`fit_uniform`)."""
     criterion = get_importance(importance, seed=seed)
     pruner = Pruner(parent, load_space(space), criterion, batches=batches if criterion.needs_batches else None)
     if keep is not None:
@@ -21,10 +110,10 @@ def prune_uniform(parent, *, space: str, importance: str, keep: float | None, bu
         note = f"uniform keep {keep:g}, {criterion.name} importance"
     else:
         macs = lambda arch: pruner.family.analytic_cost(arch)["frame_macs"]  # noqa: E731
-        values, cost = pruner.project(pruner.space.uniform(1.0), budget_macs, macs)
-        if cost > budget_macs:
-            raise BudgetError(f"budget {budget_macs / 1e6:.1f} M FLOPs (MACs) is below the smallest uniform child ({cost / 1e6:.1f} M)")
-        note = f"uniform to {budget_macs / 1e6:g} M FLOPs, {criterion.name} importance"
+        fit = fit_uniform(pruner, budget_macs, macs)
+        values = fit.values
+        pruner.space = fit.space
+        note = f"uniform keep {fit.ratio:.3f} to fit {budget_macs / 1e6:g} M FLOPs ({fit.steps}), {criterion.name} importance"
     child, arch = pruner.prune(values)
     return child, arch, note
 
