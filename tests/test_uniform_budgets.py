@@ -77,3 +77,15 @@ def test_below_the_smallest_uniform_child_is_one_clear_error():
     _, pruner, metric = _setup("siamrpn", "small")
     with pytest.raises(BudgetError, match="below the smallest uniform child"):
         fit_uniform(pruner, 1e-6 * metric(pruner.arch), metric)
+
+
+def test_smallest_uniform_child_is_the_floor_the_error_names():
+    from autoprune.prune.methods import smallest_uniform_cost
+
+    family, pruner, metric = _setup("ostrack", "tiny")
+    floor = smallest_uniform_cost(pruner, metric)
+    assert floor < 0.01 * metric(pruner.arch)
+    fit = fit_uniform(pruner, floor, metric)
+    assert fit.cost == floor and fit.extended and fit.crop_scale < 1.0  # the largest crops with that cost
+    _, arch, note = prune_uniform(pruner.parent, space="ostrack", importance="l1", keep=None, budget_macs=None, smallest=True)
+    assert family.analytic_cost(arch)["frame_macs"] == floor and "extended ranges" in note

@@ -92,17 +92,30 @@ def fit_uniform(pruner: Pruner, budget: float, metric, *, window: float = FILL_B
             if fit.cost >= window * budget:
                 return fit
     if best is None:
-        smallest = cost(values(0.0, scales[-1], has_extended), scales[-1], has_extended)
+        smallest = smallest_uniform_cost(pruner, metric)
         raise BudgetError(f"budget {budget / 1e6:.2f} M FLOPs (MACs) is below the smallest uniform child "
                           f"({smallest / 1e6:.2f} M, smallest crops and widths)")
     return best
 
 
+def smallest_uniform_cost(pruner: Pruner, metric) -> float:
+    """The cost of the cheapest uniform child: every width at its (extended) low, the smallest crops."""
+    space = bind(pruner._space_file, pruner.groups, pruner.blocks, extended=True)
+    values = space.uniform(0.0)
+    if space.crops is not None:
+        values[space.crops.name] = space.crops.low
+    regular, pruner.space = pruner.space, space
+    try:
+        return float(metric(pruner.child_arch(values)))
+    finally:
+        pruner.space = regular
+
+
 def prune_uniform(parent, *, space: str, importance: str, keep: float | None, budget_macs: float | None,
-                  batches: Iterator | None = None, seed: int = 0):
+                  batches: Iterator | None = None, seed: int = 0, smallest: bool = False):
     """One keep ratio for every width knob of ``space`` (depth kept), or the largest ratio within a budget
     (lowering the crops and then the width floors only where full resolution cannot fit; see
-    :func:`fit_uniform`)."""
+    :func:`fit_uniform`); ``smallest``: the cheapest uniform child."""
     criterion = get_importance(importance, seed=seed)
     pruner = Pruner(parent, load_space(space), criterion, batches=batches if criterion.needs_batches else None)
     if keep is not None:
@@ -110,6 +123,8 @@ def prune_uniform(parent, *, space: str, importance: str, keep: float | None, bu
         note = f"uniform keep {keep:g}, {criterion.name} importance"
     else:
         macs = lambda arch: pruner.family.analytic_cost(arch)["frame_macs"]  # noqa: E731
+        if smallest:  # the method's floor, for budgets below it
+            budget_macs = smallest_uniform_cost(pruner, macs)
         fit = fit_uniform(pruner, budget_macs, macs)
         values = fit.values
         pruner.space = fit.space
