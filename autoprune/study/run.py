@@ -1,8 +1,10 @@
-"""Running a study: one dense parent per family, one child per (family, method, budget).
+"""Running a study: one dense parent per family, one child per (family, method, budget, seed).
 
 Every child gets the same fine-tune step budget and is scored on the whole validation
 split; each finished cell is written to ``<out>/cells/`` at once, so an interrupted study
-resumes where it stopped and a re-run with more budgets or methods only adds cells.
+resumes where it stopped and a re-run with more budgets, methods or seeds only adds cells.
+A cell records which parent it was cut from: one made from another parent (the spec's
+preset, checkpoint or data changed) is not counted as done and is made again.
 """
 from __future__ import annotations
 
@@ -43,14 +45,25 @@ class Cell:
     ao_ci: list = field(default_factory=list)  # [low, high], 95 % bootstrap over sequences ([] in older cells)
     iou_sums: list = field(default_factory=list)  # per val sequence, for paired comparisons between cells
     frame_counts: list = field(default_factory=list)
+    seed: int = 0  # the child's seed: gate training, importance draws, search sampler, fine-tune order
+    crop_scale: float = 1.0  # the child's search crop side / the parent's (below 1: the budget needed smaller crops)
+    parent: str = ""  # which parent the cell was cut from (see Study.parent_id)
 
     @property
     def key(self) -> str:
-        return cell_key(self.family, self.method, self.budget)
+        return cell_key(self.family, self.method, self.budget, self.seed)
+
+    @property
+    def on_budget(self) -> bool:
+        """Within 10 % of the requested budget (the yardstick every method is held to)."""
+        return self.budget is None or abs(self.reached / self.budget - 1) <= BUDGET_TOLERANCE + 1e-9
 
 
-def cell_key(family: str, method: str, budget: float | None) -> str:
-    return f"{family}-{method}" + ("" if budget is None else f"-{budget * 100:g}pct")
+BUDGET_TOLERANCE = 0.1
+
+
+def cell_key(family: str, method: str, budget: float | None, seed: int = 0) -> str:
+    return f"{family}-{method}" + ("" if budget is None else f"-{budget * 100:g}pct") + f"-s{seed}"
 
 
 class Study:
@@ -66,23 +79,41 @@ class Study:
         self.cells_dir = spec.out / "cells"
 
     # ---- bookkeeping -------------------------------------------------------------
+    def parent_id(self, fam: FamilySpec) -> str:
+        """What makes a family's parent: cells cut from another one are stale."""
+        return json.dumps({"preset": fam.preset, "checkpoint": fam.checkpoint, "parent_steps": fam.parent_steps,
+                           "lr": fam.lr, "data": self.spec.data, "seed": self.spec.seed}, sort_keys=True)
+
+    def _load(self, key: str) -> Cell | None:
+        path = self.cells_dir / f"{key}.json"
+        if not path.is_file():
+            return None
+        known = set(Cell.__dataclass_fields__)
+        return Cell(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+
     def cells(self) -> list[Cell]:
-        if not self.cells_dir.is_dir():
-            return []
-        return [Cell(**json.loads(p.read_text())) for p in sorted(self.cells_dir.glob("*.json"))]
+        """The spec's finished cells (files of other specs or other parents in the folder are left out)."""
+        return [c for key in self.planned() if (c := self._load(key)) is not None and self._current(c)]
+
+    def _current(self, cell: Cell) -> bool:
+        fam = next(f for f in self.spec.families if f.name == cell.family)
+        return cell.parent == self.parent_id(fam)
 
     def _done(self, key: str) -> bool:
-        return (self.cells_dir / f"{key}.json").is_file()
+        cell = self._load(key)
+        return cell is not None and self._current(cell)
 
     def _save(self, cell: Cell) -> None:
         text = json.dumps(asdict(cell), indent=1)
         atomic_write(self.cells_dir / f"{cell.key}.json", lambda tmp: Path(tmp).write_text(text))
 
-    def planned(self) -> list[str]:
+    def planned(self, family: str | None = None, seed: int | None = None) -> list[str]:
         keys = []
         for fam in self.spec.families:
-            keys.append(cell_key(fam.name, "dense", None))
-            keys += [cell_key(fam.name, m, b) for m in self.spec.methods for b in self.spec.budgets]
+            for s in self.spec.seeds:
+                if (family is None or fam.name == family) and (seed is None or s == seed):
+                    keys.append(cell_key(fam.name, "dense", None, s))
+                    keys += [cell_key(fam.name, m, b, s) for m in self.spec.methods for b in self.spec.budgets]
         return keys
 
     def remeasure_latency(self) -> list[Cell]:
@@ -100,18 +131,17 @@ class Study:
 
     # ---- running -----------------------------------------------------------------
     def run(self) -> list[Cell]:
-        torch.manual_seed(self.spec.seed)
         for fam in self.spec.families:
-            todo = [k for k in self.planned() if k.startswith(f"{fam.name}-") and not self._done(k)]
-            if todo:
-                self._run_family(fam)
+            seeds = [s for s in self.spec.seeds if any(not self._done(k) for k in self.planned(fam.name, s))]
+            if seeds:
+                self._run_family(fam, seeds)
         return self.cells()
 
-    def _batches(self, family, arch):
-        return pair_loader(self.train_split, family.crop_spec(arch), batch_size=self.spec.batch_size, seed=self.spec.seed,
+    def _batches(self, family, arch, seed: int):
+        return pair_loader(self.train_split, family.crop_spec(arch), batch_size=self.spec.batch_size, seed=seed,
                            pin_memory=self.device.startswith("cuda"))
 
-    def _run_family(self, fam: FamilySpec) -> None:
+    def _run_family(self, fam: FamilySpec, seeds: list[int]) -> None:
         from autoprune.run.parent import prepare_parent
 
         family = trackers.get(fam.name)
@@ -125,34 +155,40 @@ class Study:
         weights = self.spec.out / "parents" / f"{fam.name}.safetensors"
         save_safetensors(model.state_dict(), weights, metadata={**family.weights_metadata(model), "source": parent.source})
         parent_macs = family.analytic_cost(model.arch)["frame_macs"]
-        if not self._done(cell_key(fam.name, "dense", None)):
-            # The dense reference gets the children's fine-tune too: a briefly trained parent
-            # improves with 150 more steps, and retention must not credit pruning for that.
-            import copy
+        self._parent_arch, self._parent_id = model.arch, self.parent_id(fam)
+        for seed in seeds:
+            self._seed = seed
+            if not self._done(cell_key(fam.name, "dense", None, seed)):
+                # The dense reference gets the children's fine-tune too (with the same seed): a briefly
+                # trained parent improves with 150 more steps, and retention must not credit pruning for that.
+                import copy
 
-            self._save(self._score(family, copy.deepcopy(model), fam.name, "dense", None, parent_macs, floor=False,
-                                   note=parent.description, started=time.perf_counter()))
-        for method, settings in self.spec.methods.items():
-            budgets = [b for b in self.spec.budgets if not self._done(cell_key(fam.name, method, b))]
-            if not budgets:
-                continue
-            if method in ("search", "random"):
-                if method == "random":
-                    settings = {**settings, "sampler": "random"}
-                self._search(family, fam, model, weights, parent_macs, budgets, settings, method=method)
-            else:
-                maker = {"gates": self._gates, "uniform": self._uniform}[method]
-                maker(family, fam, model, weights, parent_macs, budgets, settings)
+                torch.manual_seed(seed)
+                self._save(self._score(family, copy.deepcopy(model), fam.name, "dense", None, parent_macs, floor=False,
+                                       note=parent.description, started=time.perf_counter()))
+            for method, settings in self.spec.methods.items():
+                budgets = [b for b in self.spec.budgets if not self._done(cell_key(fam.name, method, b, seed))]
+                if not budgets:
+                    continue
+                torch.manual_seed(seed)
+                if method in ("search", "random"):
+                    if method == "random":
+                        settings = {**settings, "sampler": "random"}
+                    self._search(family, fam, model, weights, parent_macs, budgets, settings, method=method)
+                else:
+                    maker = {"gates": self._gates, "uniform": self._uniform}[method]
+                    maker(family, fam, model, weights, parent_macs, budgets, settings)
 
     def _score(self, family, child, fname, method, budget, parent_macs, *, floor, note, finetune=True, started) -> Cell:
         from autoprune.cost import tracker_cost
         from autoprune.eval import evaluate
         from autoprune.proxy import VALIDATION_RECIPE, ProxySettings, finetune_child
 
-        label = f"{fname} {method}" + ("" if budget is None else f" {budget * 100:g} %")
+        seed = self._seed
+        label = f"{fname} {method}" + ("" if budget is None else f" {budget * 100:g} %") + f" seed {seed}"
         if finetune and self.spec.finetune_steps:
             # the fine-tune full validation gives every child, so cells compare with searches' children
-            settings = replace(ProxySettings(steps=self.spec.finetune_steps, batch_size=self.spec.batch_size, seed=self.spec.seed,
+            settings = replace(ProxySettings(steps=self.spec.finetune_steps, batch_size=self.spec.batch_size, seed=seed,
                                              device=self.device, amp=self.amp), **VALIDATION_RECIPE)
             finetune_child(family, child, train_sequences=self.train_split, settings=settings, parent=self._parent,
                            progress=self.progress, description=f"fine-tune {label}")
@@ -168,7 +204,8 @@ class Study:
                     frame_macs=cost.frame_macs, init_macs=cost.init_macs, params=cost.params, latency_ms=latency_ms,
                     ao=result.ao, sr50=result.sr50, sr75=result.sr75, fps=result.fps, note=note,
                     seconds=time.perf_counter() - started, arch=child.arch, ao_ci=[ci.low, ci.high],
-                    iou_sums=sums.tolist(), frame_counts=counts.tolist())
+                    iou_sums=sums.tolist(), frame_counts=counts.tolist(), seed=seed,
+                    crop_scale=child.arch["search_size"] / self._parent_arch["search_size"], parent=self._parent_id)
         console.print(f"{label}: {cost.frame_macs / 1e6:.2f} M FLOPs (MACs) per frame ({100 * cell.reached:.1f} % of the parent), "
                       f"AO {result.ao:.3f}, {latency_ms:.2f} ms", highlight=False)
         return cell
@@ -180,7 +217,7 @@ class Study:
         started = time.perf_counter()
         mode = settings.get("mode", "naive")
         layerwise_below = float(settings.get("layerwise_at_or_below", 0.01))
-        cutter = GateCutter(parent, self._batches(family, parent.arch), steps=int(settings.get("steps", 150)),
+        cutter = GateCutter(parent, self._batches(family, parent.arch, self._seed), steps=int(settings.get("steps", 150)),
                             progress=self.progress, device=self.device, amp=self.amp)
         shared = (time.perf_counter() - started) / len(budgets)  # the sparsity training serves every budget
         for budget in budgets:
@@ -199,11 +236,11 @@ class Study:
             space = settings.get("space", family.name)
             try:
                 child, _, note = prune_uniform(parent, space=space, importance=settings.get("importance", "l1"), keep=None,
-                                               budget_macs=budget * parent_macs, seed=self.spec.seed)
+                                               budget_macs=budget * parent_macs, seed=self._seed)
                 floor = False
             except BudgetError:
                 child, _, note = prune_uniform(parent, space=space, importance=settings.get("importance", "l1"),
-                                               keep=1e-3, budget_macs=None, seed=self.spec.seed)
+                                               keep=None, budget_macs=None, seed=self._seed, smallest=True)
                 floor = True
             self._save(self._score(family, child, fam.name, "uniform", budget, parent_macs, floor=floor, note=note, started=t0))
 
@@ -221,8 +258,8 @@ class Study:
                 data=None if self.spec.builtin else str(self.root), space=settings.get("space"),
                 trials=int(settings.get("trials", 8)), proxy_steps=int(settings.get("proxy_steps", 20)),
                 proxy_sequences=int(settings.get("proxy_sequences", 2)), sampler=settings.get("sampler", "tpe"),
-                seed=self.spec.seed, runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
-                study_name=f"{fam.name}-{method}-{budget * 100:g}pct", command=f"autoprune study run {self.spec.source}",
+                seed=self._seed, runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
+                study_name=cell_key(fam.name, method, budget, self._seed), command=f"autoprune study run {self.spec.source}",
                 device=self.device, amp=self.amp,
                 min_share=0.9,  # a cell compares methods at its budget: every trial's child within 10 % of it
             )

@@ -14,7 +14,7 @@ import yaml
 from autoprune.errors import ConfigError
 
 METHODS = ("gates", "search", "random", "uniform")
-_TOP = {"name", "description", "data", "seed", "budgets", "finetune_steps", "batch_size", "families", "methods",
+_TOP = {"name", "description", "data", "seed", "seeds", "budgets", "finetune_steps", "batch_size", "families", "methods",
         "max_sequences", "out"}
 _FAMILY_KEYS = {"preset", "checkpoint", "parent_steps", "lr", "trust_pickle"}
 _METHOD_KEYS = {
@@ -43,7 +43,8 @@ class StudySpec:
     budgets: list[float]
     methods: dict[str, dict[str, Any]]
     data: str = "builtin"
-    seed: int = 0
+    seed: int = 0  # the parents' seed, and the first of the children's
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # every (family, method, budget) cell runs once per seed
     finetune_steps: int = 150
     batch_size: int = 8
     max_sequences: int | None = None
@@ -118,10 +119,18 @@ def parse_spec(data: Any, source: Path) -> StudySpec:
         if settings is not None and not isinstance(settings, dict):
             raise _fail(source, f"methods.{method}", "a mapping of settings", settings)
         _unknown(source, f"methods.{method}", settings or {}, _METHOD_KEYS[method])
+    seed = _int(source, "seed", data.get("seed", 0), minimum=0)
+    raw_seeds = data.get("seeds", 3)
+    if isinstance(raw_seeds, list):
+        if not raw_seeds or len(set(raw_seeds)) != len(raw_seeds):
+            raise _fail(source, "seeds", "a count >= 1 or a list of distinct integers >= 0", raw_seeds)
+        seeds = [_int(source, "seeds", s, minimum=0) for s in raw_seeds]
+    else:
+        seeds = [seed + i for i in range(_int(source, "seeds", raw_seeds, minimum=1))]
     spec = StudySpec(
         name=name, source=source, families=families, budgets=[float(b) for b in budgets],
         methods={m: dict(v or {}) for m, v in methods.items()}, data=str(data.get("data", "builtin")),
-        seed=_int(source, "seed", data.get("seed", 0), minimum=0),
+        seed=seed, seeds=seeds,
         finetune_steps=_int(source, "finetune_steps", data.get("finetune_steps", 150), minimum=0),
         batch_size=_int(source, "batch_size", data.get("batch_size", 8), minimum=1),
         max_sequences=None if data.get("max_sequences") is None else _int(source, "max_sequences", data["max_sequences"], minimum=1),
