@@ -55,7 +55,7 @@ def cli(capsys, *args: str) -> tuple[int, str]:
     (["--budget-mflops", "-5"], ["--budget-mflops must be a positive number", "got -5"]),
     (["--budget-ms", "nan"], ["--budget-ms must be a positive number"]),
     (["--budget-mflops", "fifty"], ["--budget-mflops", "expected a number, got 'fifty'"]),
-    (["--budget-mflops", "0.01"], ["budget 0.01 M FLOPs (MACs) is below the smallest child", "(7.2 M FLOPs (MACs))",
+    (["--budget-mflops", "0.01"], ["budget 0.01 M FLOPs (MACs) is below the smallest child", "(0.3 M FLOPs (MACs))",
                                    "raise the budget"]),
     (["--budget-mflops", "60"], ["budget 60 M FLOPs (MACs) is not below the parent's 51.0 M FLOPs", "choose a budget under 51.0"]),
     (["--budget-mflops", "25", "--budget-ms", "3"], ["give one budget: --budget-mflops or --budget-ms, not both"]),
