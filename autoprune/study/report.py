@@ -120,10 +120,10 @@ def conclusions(tables: Tables) -> list[str]:
                 ranked = sorted(means.items(), key=lambda kv: -kv[1])
                 lines.append(f"{METHOD_LABEL[m]}: mean retention at budgets <= 25 %: "
                              + ", ".join(f"{f} {100 * v:.0f} %" for f, v in ranked) + f" (highest: {ranked[0][0]}).")
-        lines += [f"Families, {line}" for line in _verdicts(
+        lines += [f"Under {line}" for line in _verdicts(
             [(METHOD_LABEL[m], b, f1, f2, iv) for m, b, f1, f2, iv in fam], label=str)]
     if len(tables.methods) >= 2:
-        lines += [f"Methods on {line}" for line in _verdicts(meth, label=lambda m: METHOD_LABEL[m])]
+        lines += [f"On {line}" for line in _verdicts(meth, label=lambda m: METHOD_LABEL[m])]
     every = fam + meth
     if every:
         resolved = sum(separated(p[-1]) for p in every)
@@ -235,7 +235,7 @@ def write_report(spec: StudySpec, cells: list[Cell], *, command: str, seconds: f
         lines += ["", "## Notes", "", written.read_text().strip()]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     lines += ["", "## Cells", "", "Each cell's record (architecture, note, per-sequence scores, timings) is in "
-              "`cells/<family>-<method>-<budget>-s<seed>.json`; search studies are in `runs/` (open them with `autoprune dashboard`)."]
+              "`cells/<family>-<method>-<budget>pct-s<seed>.json`; search studies are in `runs/` (open them with `autoprune dashboard`)."]
     text = "\n".join(lines) + "\n"
     atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(text))
     return out / "report.md"
