@@ -23,3 +23,7 @@ class BudgetError(AutoPruneError):
 
 class ExportError(AutoPruneError):
     """An export that would overwrite, was tampered with, or is from a newer format."""
+
+
+class StorageError(AutoPruneError):
+    """A study storage that stopped answering (its server went away) during a command."""

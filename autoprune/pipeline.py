@@ -26,7 +26,7 @@ from autoprune.run.budget import check_feasible
 from autoprune.run.context import RunContext, build_context, worker_context
 from autoprune.run.record import RunRecord, write_record
 from autoprune.run.settings import SearchSettings
-from autoprune.run.study import finished, open_run, storage_for
+from autoprune.run.study import finished, open_run, storage_for, storage_outage
 from autoprune.search.finish import already_exported, finishing_alone
 from autoprune.search.local import run_local
 from autoprune.search.samplers import check_sampler
@@ -96,15 +96,16 @@ def search(settings: SearchSettings, *, progress: bool = True, ctx: RunContext |
     s = ctx.settings
     check_feasible(s.budget.limit, parent=ctx.parent_cost, smallest=ctx.smallest_cost)  # before any output or file
     console.print(ctx.parent_note, highlight=False)
-    study = open_study(s, storage=storage_for(s.run_dir, s.storage), worker=0)
-    write_record(s.run_dir, record_of(ctx))
-    if s.proxy.kind == "oneshot":
-        prepare_supernet(ctx, progress=progress)
-    console.print(f"study [bold]{s.name}[/] in {s.run_dir} — parent {ctx.parent_cost:.1f}, budget {s.budget.value:g} "
-                  f"{s.budget.unit}, {finished(study)}/{s.trials} trials done", highlight=False)
-    run_trials(ctx, study, progress=progress)
-    summary = {"run_dir": str(s.run_dir), "best_trial": None}
-    if s.validation.max_children <= 0:
+    with storage_outage(s.run_dir, s.storage):  # a server that goes away mid-search: one line, re-run resumes
+        study = open_study(s, storage=storage_for(s.run_dir, s.storage), worker=0)
+        write_record(s.run_dir, record_of(ctx))
+        if s.proxy.kind == "oneshot":
+            prepare_supernet(ctx, progress=progress)
+        console.print(f"study [bold]{s.name}[/] in {s.run_dir} — parent {ctx.parent_cost:.1f}, budget {s.budget.value:g} "
+                      f"{s.budget.unit}, {finished(study)}/{s.trials} trials done", highlight=False)
+        run_trials(ctx, study, progress=progress)
+        summary = {"run_dir": str(s.run_dir), "best_trial": None}
+        if s.validation.max_children <= 0:
+            return summary
+        summary.update(finish(ctx, progress=progress))
         return summary
-    summary.update(finish(ctx, progress=progress))
-    return summary

@@ -1,18 +1,21 @@
 """Where a search lives: ``runs/<study>/`` with its Optuna storage, and reading it back."""
 from __future__ import annotations
 
+import contextlib
+import datetime
 import importlib.util
 import math
 import os
 import socket
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
-from autoprune.errors import ConfigError
+from autoprune.errors import AutoPruneError, ConfigError, StorageError
 from autoprune.redact import URL_ENV, is_masked, mask_secrets, remember, unmasked, without_password
 from autoprune.run.record import RECORD_FILE, RunRecord, read_record
 from autoprune.run.settings import SearchSettings
@@ -21,6 +24,9 @@ DIRECTIONS = ("maximize", "minimize")  # proxy AO up, per-frame cost down
 CONSTRAINTS_KEY = "constraints"  # the list form optuna-dashboard shows (Optuna still reads it)
 WORKER_KEY = "worker"  # {"host", "pid"} of the process running a trial
 REQUEUED_KEY = "requeued_from"  # a re-run of a trial whose worker died
+# A worker records itself on a trial as the trial starts; a RUNNING trial no worker recorded
+# for this long was started by a process that died (or lost its storage) at once.
+UNCLAIMED_GRACE_S = 30.0
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats, multivariate TPE
 
@@ -53,7 +59,7 @@ def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
     attempt = 0
     while True:
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
+            return _RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
         except Exception as exc:  # sqlalchemy raises many types for a bad URL or an unreachable server
             # Processes opening a new database at once all create its tables and stamp its
             # schema version; the losers see one of these. The schema is there then: open again.
@@ -70,6 +76,58 @@ def storage_for(run_dir: Path, url: str | None, *, heartbeat: bool = True):
                 hint = ("; the SQLite file is damaged: restore it from a backup, or move it aside and re-run the "
                         "search to start the study afresh")
             raise ConfigError(mask_secrets(f"--storage {given}: cannot open ({type(exc).__name__}: {first}){hint}")) from None
+
+
+def storage_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a lost or refused storage connection."""
+    import sqlalchemy.exc
+
+    return _lost_connection(exc) is not None
+
+
+def _lost_connection(exc: BaseException | None) -> BaseException | None:
+    """The driver's error of the first lost connection in ``exc``'s chain (its causes and contexts)."""
+    import sqlalchemy.exc
+
+    lost = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.DisconnectionError)
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, lost):
+            return getattr(exc, "orig", None) or exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class _RDBStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, whose heartbeat thread lets a lost connection pass.
+
+    Left alone, the thread dies printing a traceback; the trial itself meets the same lost
+    connection on its next write and the command stops with one line (see ``storage_outage``).
+    """
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as exc:
+            if not storage_lost(exc):
+                raise
+
+
+@contextlib.contextmanager
+def storage_outage(run_dir: Path, url: str | None) -> Iterator[None]:
+    """A storage that stops answering mid-command becomes one line saying how to resume."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, AutoPruneError) or not storage_lost(exc):
+            raise
+        cause = _lost_connection(exc)  # the driver's own words
+        first = (str(cause).splitlines() or [""])[0].strip()
+        name = f"--storage {url}" if url else f"the study storage {run_dir / 'study.db'}"
+        raise StorageError(mask_secrets(
+            f"{name} stopped answering ({type(cause).__name__}: {first}); finished trials are kept: once it is "
+            "back, re-run the same command to resume")) from None
 
 
 def with_installed_driver(url: str) -> str:
@@ -118,23 +176,34 @@ def _died_here(trial: optuna.trial.FrozenTrial) -> bool:
         and worker["pid"] != os.getpid() and not _process_alive(worker["pid"])
 
 
+def _unclaimed(trial: optuna.trial.FrozenTrial) -> bool:
+    if WORKER_KEY in trial.system_attrs or trial.datetime_start is None:
+        return False
+    return datetime.datetime.now() - trial.datetime_start > datetime.timedelta(seconds=UNCLAIMED_GRACE_S)
+
+
 def recover_interrupted(study: optuna.Study) -> list[int]:
     """Fail the RUNNING trials whose worker died, and re-queue each once; returns their numbers.
 
     Trials of this machine whose process is gone are failed at once (e.g. after ``kill -9``
     and a re-run). Trials of other machines are left to the storage heartbeat, which fails
-    them once their worker has been silent past the grace period. Live workers' trials are
-    never touched.
+    them once their worker has been silent past the grace period. A trial no worker recorded
+    itself on within ``UNCLAIMED_GRACE_S`` of its start (its process died, or lost its
+    storage, as it began) is failed too. Live workers' trials are never touched.
     """
     optuna.storages.fail_stale_trials(study)  # heartbeat-enabled storages: other machines' dead workers
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if not _died_here(trial):
+        if _died_here(trial):
+            worker = trial.system_attrs[WORKER_KEY]
+            reason = f"WorkerDied: process {worker['pid']} on {worker['host']} stopped during the trial"
+        elif _unclaimed(trial):
+            reason = (f"WorkerDied: no worker recorded itself on the trial within {UNCLAIMED_GRACE_S:g} s of its start "
+                      "(its process or storage stopped as it began)")
+        else:
             continue
-        worker = trial.system_attrs[WORKER_KEY]
         try:
-            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason",
-                                               f"WorkerDied: process {worker['pid']} on {worker['host']} stopped during the trial")
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
             if not study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:

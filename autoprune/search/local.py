@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 from collections.abc import Callable
 
 import optuna
@@ -9,13 +10,19 @@ import torch
 
 from autoprune.run.context import RunContext
 from autoprune.run.settings import SearchSettings
+from autoprune.run.study import storage_lost
 from autoprune.search.trials import open_study, optimize
 
 
 def _worker(settings: SearchSettings, index: int, start: int, make_context: Callable[..., RunContext]) -> None:
     torch.set_num_threads(1)
     ctx = make_context(settings, worker=index)
-    optimize(ctx, open_study(ctx.settings, worker=index, start=start), progress=False)
+    try:
+        optimize(ctx, open_study(ctx.settings, worker=index, start=start), progress=False)
+    except Exception as exc:
+        if storage_lost(exc):  # the main process meets the same lost storage and says it in one line
+            sys.exit(2)
+        raise
 
 
 def run_local(ctx: RunContext, study: optuna.Study, *, make_context: Callable[..., RunContext], progress: bool = True,

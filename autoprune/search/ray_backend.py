@@ -19,7 +19,7 @@ from autoprune.progress import console
 from autoprune.run.context import RunContext
 from autoprune.run.paths import with_absolute_paths
 from autoprune.run.settings import SearchSettings
-from autoprune.run.study import finished
+from autoprune.run.study import claim, finished
 
 STOPPED_KEY = "stopped_by"
 
@@ -37,6 +37,7 @@ def _ray_trial(config: dict, settings: SearchSettings, make_context: Callable[..
     ctx = make_context(settings, worker=None)
     study = open_study(ctx.settings, heartbeat=False)
     trial = study.ask()
+    claim(trial)  # at once: a trial no worker recorded itself on is taken for an orphan (recover_interrupted)
     trial.set_user_attr("backend", "ray")
 
     def on_step(_trial, step: int, loss: float) -> None:

@@ -19,6 +19,7 @@ from autoprune.search.supernet import supernet_file
 
 # ERROR: a failed trial's traceback is kept in its fail_traceback attribute, not printed by every worker
 optuna.logging.set_verbosity(optuna.logging.ERROR)
+WAIT_POLL_S = 1.0  # how often a search whose last trials run elsewhere looks at them
 
 
 def open_study(s: SearchSettings, *, storage=None, heartbeat: bool = True, worker: int | None = None,
@@ -101,8 +102,17 @@ def optimize(ctx: RunContext, study: optuna.Study, *, progress: bool = True, on_
         while True:
             recover_interrupted(study)  # a dead run's RUNNING trial must not count as in progress
             running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
-            if finished(study) + running >= target:
+            done = finished(study)
+            if done >= target or (done + running >= target and not progress):
                 break
+            if done + running >= target:
+                # other workers' last trials are still running: show them land, not a bar one short;
+                # one whose worker dies meanwhile is recovered above and run again here
+                time.sleep(WAIT_POLL_S)
+                now = min(finished(study), target)
+                bar.advance(now - shown)
+                shown = now
+                continue
             study.optimize(objective, n_trials=1, timeout=s.timeout, catch=(Exception,), gc_after_trial=True)
             now = min(finished(study), target)  # other workers' trials count too
             bar.advance(now - shown)
@@ -113,15 +123,3 @@ def optimize(ctx: RunContext, study: optuna.Study, *, progress: bool = True, on_
             problem = _too_many_failures(study)
             if problem:
                 raise AutoPruneError(problem)
-        if progress:  # other workers' last trials are still running: show them land, not a bar one short
-            _wait_for_running(study, bar, shown, target)
-
-
-def _wait_for_running(study: optuna.Study, bar, shown: int, target: int, poll_s: float = 1.0) -> None:
-    running = (optuna.trial.TrialState.RUNNING,)
-    while finished(study) < target and study.get_trials(deepcopy=False, states=running):
-        time.sleep(poll_s)
-        recover_interrupted(study)  # a worker that died meanwhile must not keep this one waiting
-        now = min(finished(study), target)
-        bar.advance(now - shown)
-        shown = now
