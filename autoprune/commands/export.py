@@ -7,7 +7,7 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="a search run directory (runs/<study>)")
-    p.add_argument("--trial", default="best", help="'best' (highest full-validation AO within budget) or a trial number")
+    p.add_argument("--trial", default="best", help="'best' (highest full-validation AO at 90-100 %% of the budget, else within it) or a trial number")
     p.add_argument("--out", help="output directory (default runs/<study>/export/<trial>)")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx of the per-frame path, checked with onnxruntime")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")

@@ -14,7 +14,7 @@ from autoprune.validate.pareto import best_trial, child_dir, validate_trial, val
 
 def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None = None, onnx: bool = False,
                  force: bool = False, ctx: RunContext | None = None, progress: bool = True) -> Path:
-    """Export a search trial (``best`` = highest full-validation AO within budget).
+    """Export a search trial (``best`` = highest full-validation AO at 90-100 % of the budget, else within it).
 
     ``ctx``: the run's context when the caller has it (it saves rebuilding the parent to
     validate a trial that is not validated yet).

@@ -229,7 +229,7 @@ def pareto_table(study: optuna.Study, *, unit: str) -> Table:
             f"{v['full_ao']:.3f}" if v else "-", span_text(v.get("full_ao_ci")), f"{v['full_sr50']:.3f}" if v else "-",
             f"{v['full_sr75']:.3f}" if v else "-",
         )
-    table.caption = "* the chosen child (highest full-validation AO); FLOPs are multiply-accumulates (MACs)"
+    table.caption = "* the chosen child (highest full-validation AO among children at 90-100 % of the budget, else among all); FLOPs are multiply-accumulates (MACs)"
     return table
 
 
