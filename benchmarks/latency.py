@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -21,26 +20,15 @@ PARENTS = {"siamrpn": "small", "ostrack": "tiny", "stark": "small"}
 QUICK = {"siamrpn": "tiny"}  # --quick checks the harness, not the numbers
 
 
-def _random_children(pruner, n: int, seed: int) -> list[dict]:
-    """Knob values of ``n`` random children at random sizes (held out: another seed than the fit's)."""
-    from autoprune.run.cost_metric import frame_mflops
-
-    rng = np.random.default_rng([seed, 99])
-    macs = frame_mflops(pruner.family)
-    parent = macs(pruner.parent.arch)
-    floor = pruner.project(pruner.space.smallest(), 0.0, macs)[1]
-    return [pruner.project(pruner.space.random(rng), float(rng.uniform(floor, parent)), macs)[0] for _ in range(n)]
-
-
 def latency_model(quick: bool) -> dict:
     """Held-out error of the latency model that drives --budget-ms, per family and runtime."""
-    from autoprune.run.cost_metric import fit_for_pruner, measure_children
+    from autoprune.run.cost_metric import fit_for_pruner, measure_children, random_children
 
     rows, goals = [], []
     for name, preset in (QUICK if quick else PARENTS).items():
         family = trackers.get(name)
         pruner = Pruner(family.create(preset).eval(), load_space(name))
-        held_values = _random_children(pruner, 3 if quick else 16, seed=1)
+        held_values = random_children(pruner, 3 if quick else 16, np.random.default_rng([1, 99]))  # not the fit's draws
         for runtime in RUNTIMES:
             model = fit_for_pruner(pruner, runtime=runtime, n_random=2 if quick else 10, repeats=5 if quick else 15)
             held = measure_children(pruner, held_values, runtime=runtime, threads=1, repeats=5 if quick else 15)
@@ -69,18 +57,11 @@ def _onnx_breakdown(family, model, *, runs: int = 50) -> dict[str, float]:
     """Share of ONNX Runtime's per-frame time by operator type (its own profiler)."""
     from autoprune.cost.runtime import frame_inputs
 
+    x, cache = frame_inputs(family, model)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "frame.onnx"
-        write_frame_onnx(family, model, path)
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tmp) / "profile")
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        x, cache = frame_inputs(family, model)
+        write_frame_onnx(family, model, path, inputs=(x, cache))
+        session = onnx_frame_session(path, threads=1, profile_prefix=str(Path(tmp) / "profile"))
         feeds = {i.name: t.numpy() for i, t in zip(session.get_inputs(), (x, *cache))}
         for _ in range(runs):
             session.run(None, feeds)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -204,9 +204,3 @@ def fit_latency_model(family, measured: Iterable[tuple[Mapping[str, Any], float]
     for (arch, _), f in zip(pairs, feats):
         model._cache[_key(arch)] = f
     return model
-
-
-def held_out_mape(model: LatencyModel, family, measured: Sequence[tuple[Mapping[str, Any], float]]) -> float:
-    """Mean |predicted - measured| / measured over children the model was not fitted to."""
-    errors = [abs(model.predict(family, arch) - ms) / ms for arch, ms in measured]
-    return float(np.mean(errors))

@@ -72,18 +72,24 @@ def frame_inputs(family, model) -> tuple[torch.Tensor, tuple]:
     return x, cache
 
 
-def write_frame_onnx(family, model, path: str | Path) -> list[str]:
-    """Write ``model``'s per-frame path to ``path`` (opset 17); returns the graph's input names."""
-    x, cache = frame_inputs(family, model)
+def write_frame_onnx(family, model, path: str | Path, *, inputs: tuple | None = None) -> list[str]:
+    """Write ``model``'s per-frame path to ``path`` (opset 17) in its current mode; returns the graph's input names.
+
+    ``inputs``: the ``(search crop, template cache)`` to trace with (default :func:`frame_inputs`).
+    """
+    x, cache = inputs if inputs is not None else frame_inputs(family, model)
     names = ["search"] + [f"cache{i}" for i in range(len(cache))]
-    with warnings.catch_warnings(), evaluating(model):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(FramePath(model), (x, *cache), str(path), input_names=names, dynamo=False, opset_version=17)
     return names
 
 
-def onnx_frame_session(path: str | Path, *, threads: int = 1):
-    """An ONNX Runtime CPU session on ``path``: ``threads`` intra-op threads, ops run one after another."""
+def onnx_frame_session(path: str | Path, *, threads: int = 1, profile_prefix: str | None = None):
+    """An ONNX Runtime CPU session on ``path``: ``threads`` intra-op threads, ops run one after another.
+
+    ``profile_prefix``: turn on ONNX Runtime's per-operator profiler, writing under that prefix.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -91,6 +97,9 @@ def onnx_frame_session(path: str | Path, *, threads: int = 1):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # warnings about unused initializers are not the user's concern
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -99,7 +108,7 @@ def _onnx_call(family, model, threads: int, onnx_path: str | Path | None) -> Cal
     if onnx_path is None:
         with tempfile.TemporaryDirectory(prefix="autoprune-onnx-") as tmp:
             path = Path(tmp) / "frame.onnx"
-            write_frame_onnx(family, model, path)
+            write_frame_onnx(family, model, path, inputs=(x, cache))
             session = onnx_frame_session(path, threads=threads)  # the session holds the graph; the file can go
     else:
         session = onnx_frame_session(onnx_path, threads=threads)

@@ -6,14 +6,13 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from autoprune.checkpoint import save_safetensors
-from autoprune.cost.runtime import FramePath
+from autoprune.cost.runtime import FramePath, frame_inputs, write_frame_onnx
 from autoprune.device import model_device
 from autoprune.errors import ExportError
 from autoprune.eval.uncertainty import span_text
@@ -45,15 +44,11 @@ def _export_onnx(family, model, path: Path) -> dict:
         import onnxruntime as ort
     except ImportError:
         raise ExportError("--onnx needs onnx and onnxruntime: pip install 'autoprune[onnx]'") from None
-    z, x = family.example_inputs(model.arch)
+    x, cache = frame_inputs(family, model)
     with torch.no_grad():
-        cache = tuple(model.template(z))
         expected = FramePath(model)(x, *cache)
         outputs = [k for k, v in model.track(cache, x).items() if torch.is_tensor(v)]
-    names = ["search"] + [f"cache{i}" for i in range(len(cache))]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(FramePath(model), (x, *cache), str(path), input_names=names, dynamo=False, opset_version=17)
+    names = write_frame_onnx(family, model, path, inputs=(x, cache))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {n: t.numpy() for n, t in zip(names, (x, *cache))}
     got = session.run(None, feeds)

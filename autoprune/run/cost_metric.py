@@ -32,18 +32,18 @@ def frame_mflops(family) -> Callable[[dict], float]:
     return lambda arch: family.analytic_cost(arch)["frame_macs"] / 1e6
 
 
+def random_children(pruner, n: int, rng: np.random.Generator) -> list[dict]:
+    """Knob values of ``n`` random shapes, each projected to a random MACs between the smallest child and the parent."""
+    macs = frame_mflops(pruner.family)
+    parent = macs(pruner.parent.arch)
+    floor = pruner.project(pruner.space.smallest(), 0.0, macs)[1]
+    return [pruner.project(pruner.space.random(rng), float(rng.uniform(floor, parent)), macs)[0] for _ in range(n)]
+
+
 def fit_children(pruner, *, n_random: int = FIT_RANDOM, seed: int = 0) -> list[dict]:
     """Knob values of the children a latency model is fitted to (deterministic in ``seed``)."""
     space = pruner.space
-    values = [space.uniform(r) for r in FIT_RATIOS] + [space.smallest()]
-    rng = np.random.default_rng([seed, 7])
-    macs = frame_mflops(pruner.family)
-    parent = macs(pruner.parent.arch)
-    floor = pruner.project(space.smallest(), 0.0, macs)[1]
-    for _ in range(n_random):
-        target = float(rng.uniform(floor, parent))
-        values.append(pruner.project(space.random(rng), target, macs)[0])
-    return values
+    return [space.uniform(r) for r in FIT_RATIOS] + [space.smallest()] + random_children(pruner, n_random, np.random.default_rng([seed, 7]))
 
 
 def measure_children(pruner, knob_values: list[dict], *, runtime: str, threads: int, repeats: int = 15,
