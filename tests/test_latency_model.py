@@ -136,3 +136,46 @@ def test_the_projection_is_rescaled_by_what_the_children_measured():
     study.add_trial(optuna.trial.create_trial(values=[0.1, 1.0], user_attrs={"latency_ms": 9.0, "predicted_ms": 1.0}))
     study.add_trial(optuna.trial.create_trial(values=[0.1, 1.0], user_attrs={"latency_ms": 9.0, "predicted_ms": 1.0}))
     assert objective._calibration(study.ask()) == pytest.approx(1.3)  # clipped
+
+
+class _SlowerThanModelled:
+    """A runtime whose children run ``factor`` times slower than the model says, minus a fixed part.
+
+    Deterministic, so the test sees the re-cut logic and not timing noise; the error is not a
+    constant ratio (the fixed part), as on a real runtime, so one secant step may not land.
+    """
+
+    def __init__(self, family, factor: float, fixed_ms: float):
+        self.family, self.factor, self.fixed_ms = family, factor, fixed_ms
+
+    def model_ms(self, arch: dict) -> float:
+        return self.family.analytic_cost(arch)["frame_macs"] / 1e7
+
+    def __call__(self, child) -> float:
+        return self.factor * self.model_ms(child.arch) + self.fixed_ms
+
+
+def test_a_child_the_model_misjudged_is_recut_into_the_window():
+    from autoprune.run.budget import Budget
+    from autoprune.search.objective import LATENCY_WINDOW, Objective
+
+    pruner = _pruner("siamrpn")
+    runtime = _SlowerThanModelled(pruner.family, factor=1.45, fixed_ms=-0.3)
+    budget = 0.5 * runtime.model_ms(pruner.arch)
+    objective = Objective(family=pruner.family, pruner=pruner, space=pruner.space, budget=Budget("ms", budget),
+                          metric=runtime.model_ms, proxy=None, projection_steps=14, projection_margin=0.04)
+    objective._latency = runtime
+    trial = optuna.create_study(directions=["maximize", "minimize"]).ask()
+    values = pruner.space.uniform(1.0)
+    target = budget * 0.96
+    projected, predicted = pruner.project(values, target, runtime.model_ms, iterations=14)
+    child, arch = pruner.prune(projected)
+    first = runtime(child)
+    assert first > budget  # as the model cut it, the child would be infeasible
+    *_, final_arch, latency = objective._correct(trial, values, budget, target, (projected, predicted, child, arch, first))
+    assert LATENCY_WINDOW * budget <= latency <= budget, latency / budget
+    assert 1 <= trial.user_attrs["latency_corrections"] <= 2 and final_arch != arch
+    # a child already in the window is left as it is
+    trial = trial.study.ask()
+    inside = objective._correct(trial, values, budget, target, (projected, predicted, child, arch, 0.95 * budget))
+    assert inside[3] is arch and trial.user_attrs["latency_corrections"] == 0
