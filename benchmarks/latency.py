@@ -237,7 +237,9 @@ def latency_budget(quick: bool) -> dict:
     plan_file.write_text(json.dumps(plan))
     cells_args = [(name, preset, kind, value) for name, preset, _, _, ms, mflops in plan
                   for kind, value in (("ms", ms), ("mflops", mflops))]
-    with ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
+    # LATENCY_BUDGET_WORKERS=1 leaves a core to another job (each search times on one thread either way)
+    workers = int(os.environ.get("LATENCY_BUDGET_WORKERS", min(2, os.cpu_count() or 1)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         cells = list(pool.map(_search_cell, [str(work)] * len(cells_args), *zip(*cells_args),
                               [runtime] * len(cells_args), [quick] * len(cells_args)))
     by_key = {(c["family"], c["kind"], c["budget"]): c for c in cells}
