@@ -122,6 +122,17 @@ def test_the_exported_child_uses_the_budget_when_a_validated_one_does():
     assert best_trial(_study_with([(0.5, 0.40), (0.6, 0.30)])) == 0  # none at the budget: the best within it
 
 
+def test_a_child_at_the_budget_is_validated_even_when_a_smaller_one_outscores_it():
+    from autoprune.validate.pareto import select_for_validation
+
+    study = _study_with([(0.4, 0.50), (0.7, 0.45), (0.95, 0.30), (0.92, 0.20), (1.1, 0.9)])
+    # the 40 % child dominates every other feasible one: the front is one point
+    assert [t.number for t in select_for_validation(study, 2)] == [0, 2]
+    assert [t.number for t in select_for_validation(study, 1)] == [2]  # the one place goes to the budget
+    assert [t.number for t in select_for_validation(study, None)] == [0, 2]
+    assert [t.number for t in select_for_validation(_study_with([(0.5, 0.3), (0.96, 0.4)]), 1)] == [1]
+
+
 def test_the_projection_is_rescaled_by_what_the_children_measured():
     from autoprune.run.budget import Budget
     from autoprune.search.objective import Objective

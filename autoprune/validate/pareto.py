@@ -110,10 +110,22 @@ def _at_budget(trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def select_for_validation(study: optuna.Study, max_children: int | None) -> list[optuna.trial.FrozenTrial]:
-    # On the front a higher proxy score costs more, so the child nearest the budget comes first.
+    """The front's children by proxy score (on the front a higher score costs more), and one at the budget.
+
+    When a smaller child out-scores every child at the budget, none of those is on the front,
+    and the export would have to fall back to a child far under what the user asked for; so
+    the best-scoring child at 90-100 % of the budget takes the last place.
+    """
     front = pareto(study)
     front.sort(key=lambda t: -t.values[0])
-    return front[:max_children] if max_children else front
+    chosen = front[:max_children] if max_children else front
+    if chosen and not any(_at_budget(t) for t in chosen):
+        at_budget = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                     if feasible(t) and _at_budget(t) and t.values and math.isfinite(t.values[0])]
+        if at_budget:
+            best = max(at_budget, key=lambda t: t.values[0])
+            chosen = (chosen[:-1] if max_children and len(chosen) >= max_children else chosen) + [best]
+    return chosen
 
 
 def best_trial(study: optuna.Study) -> int | None:
