@@ -244,13 +244,13 @@ def latency_budget(quick: bool) -> dict:
                               [runtime] * len(cells_args), [quick] * len(cells_args)))
     by_key = {(c["family"], c["kind"], c["budget"]): c for c in cells}
     rows, goals, paired = [], [], {}
-    parent_now: dict[str, float] = {}  # the parent re-timed beside its children: speed-ups from one run
+    parent_now: dict[str, float] = {}  # the parent re-timed beside its children: speed-ups from one moment
     for name, preset, share, parent_ms, ms, mflops in plan:
         family = trackers.get(name)
-        if name not in parent_now:
-            parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=builtin_root(), builtin=True,
-                                    steps=QUICK_PARENT_STEPS if quick else DEFAULT_PARENT_STEPS, progress=False).model.eval()
-            parent_now[name] = frame_latency(family, parent, runtime=runtime, repeats=30).median_ms
+        # re-timed beside each budget's children, not once: the machine's speed drifts over a run
+        parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=builtin_root(), builtin=True,
+                                steps=QUICK_PARENT_STEPS if quick else DEFAULT_PARENT_STEPS, progress=False).model.eval()
+        parent_now[name] = frame_latency(family, parent, runtime=runtime, repeats=30).median_ms
         measured = {}
         for kind, value in (("ms", ms), ("mflops", mflops)):
             cell = by_key[(name, kind, value)]
@@ -266,7 +266,9 @@ def latency_budget(quick: bool) -> dict:
             macs_cut = family.analytic_cost(family.arch(preset))["frame_macs"] / cell["frame_macs"]
             rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": kind,
                          "budget value": f"{value:g} {'ms' if kind == 'ms' else 'M MACs'}",
-                         "child MMACs": cell["frame_macs"] / 1e6, "re-measured ms": again, "ms / budget": again / ms,
+                         "child MMACs": cell["frame_macs"] / 1e6, "search-time ms / budget": (cell.get("search_ms") or float("nan")) / ms,
+                         "re-measured ms": again, "ms / budget": again / ms,
+                         "parent-relative ms / budget": again / parent_now[name] * parent_ms / ms,
                          "speed-up": parent_now[name] / again, "MACs cut": macs_cut,
                          "efficiency": parent_now[name] / again / macs_cut,
                          "full-val AO": cell["full_ao"],
@@ -290,8 +292,15 @@ def latency_budget(quick: bool) -> dict:
              "the exported child is re-measured here, in this process, as `autoprune profile --export DIR --runtime onnx` does.",
              "MACs-searched: a --budget-mflops search at the MACs of the uniform child the latency model puts at the same "
              "latency, so both searches aim at the same speed; its child's re-measured latency is shown beside it.",
-             "Paired difference: both children tracked on the same val sequences, bootstrapped over sequences."]
+             "Paired difference: both children tracked on the same val sequences, bootstrapped over sequences.",
+             "Search-time ms / budget: the exported child as the search measured it (that measurement decides "
+             "feasibility). Parent-relative: the re-measured child ÷ the parent re-timed beside it, times the parent's "
+             "latency when the budget was set ÷ the budget — the share a machine whose speed drifts between the search "
+             "and the re-measurement still holds. Parent latency when the budgets were set: "
+             + ", ".join(f"{name} {parent_ms:.3f} ms" for name, _, share, parent_ms, _, _ in plan if share == shares[0])
+             + "; re-timed beside the last budget's children: " + ", ".join(f"{name} {v:.3f} ms" for name, v in parent_now.items()) + "."]
     return {"title": f"Latency budgets on {runtime}: the exported child against its budget, and against a MACs search",
             "rows": rows, "goals": goals, "notes": notes, "paired": paired,
-            "columns": ["family", "budget", "searched in", "budget value", "child MMACs", "re-measured ms", "ms / budget",
+            "columns": ["family", "budget", "searched in", "budget value", "child MMACs", "search-time ms / budget", "re-measured ms", "ms / budget",
+                        "parent-relative ms / budget",
                         "speed-up", "MACs cut", "efficiency", "full-val AO", "AO 95 % CI"]}
