@@ -250,6 +250,7 @@ class Study:
         from autoprune.pipeline import prepare, search
         from autoprune.run.settings import SearchSettings
         from autoprune.run.study import feasible, open_run
+        from autoprune.validate.pareto import AT_BUDGET
 
         for budget in budgets:
             t0 = time.perf_counter()
@@ -275,7 +276,7 @@ class Study:
             study = open_run(base.run_dir).study
             complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             done = [t for t in complete if feasible(t)]
-            at_budget = [t for t in done if t.values[1] * 1e6 >= 0.9 * budget * parent_macs]
+            at_budget = [t for t in done if t.values[1] * 1e6 >= AT_BUDGET * budget * parent_macs]
             if at_budget or done:  # the best proxy score within 10 % of the budget, else the best within it
                 best = max(at_budget or done, key=lambda t: t.values[0])
             elif floor and complete:  # at the floor, the cheapest child found is the answer
