@@ -1,12 +1,13 @@
 """One search trial: sample knobs, project to the budget, prune for real, count, proxy-score."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
@@ -77,6 +78,9 @@ class Objective:
     threads: int = 1
     projection_steps: int = 30  # bisection steps of the budget projection (a latency prediction costs ~0.1 s each)
     projection_margin: float = 0.0  # project this share under the target: room for the latency model's error
+    quiet: object | None = None  # a QuietTiming: this machine's workers pause their training while a child is timed
+    _waited: float = field(default=0.0, init=False, repr=False)  # this trial's timings' wait for quiet
+    _contended: bool = field(default=False, init=False, repr=False)  # one of them gave up waiting
 
     def sample(self, trial: optuna.trial.Trial) -> dict[str, float]:
         return self.space.sample(trial)
@@ -134,6 +138,7 @@ class Objective:
 
     def _run(self, trial: optuna.trial.Trial) -> tuple[float, float]:
         start = time.perf_counter()
+        self._waited, self._contended = 0.0, False
         seed = self.seed + trial.number
         trial.set_user_attr("seed", seed)
         share = self.share(trial)
@@ -164,12 +169,19 @@ class Objective:
             set_constraint(trial, latency / self.budget.value - 1.0)
 
         def step(n: int, loss: float) -> None:
+            if self.quiet is not None:
+                self.quiet.pause_point()
             if self.trial_timeout and time.perf_counter() - start > self.trial_timeout:
                 raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s at fine-tune step {n}")
             if self.on_step is not None:
                 self.on_step(trial, n, loss)
 
-        score = self.proxy.score(trial, child=child, knobs=projected, seed=seed, on_step=step)
+        with self.quiet.working() if self.quiet is not None else contextlib.nullcontext():
+            score = self.proxy.score(trial, child=child, knobs=projected, seed=seed, on_step=step)
+        if self.quiet is not None:
+            trial.set_user_attr("timing_waited_s", self._waited)
+            if self._contended:
+                trial.set_user_attr("timing_contended", True)
         trial.set_user_attr("seconds", time.perf_counter() - start)
         if self.trial_timeout and time.perf_counter() - start > self.trial_timeout:
             raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s")
@@ -244,4 +256,10 @@ class Objective:
         return factor
 
     def _latency(self, child) -> float:
-        return float(frame_latency(self.family, child, runtime=self.runtime, threads=self.threads).median_ms)
+        if self.quiet is None:
+            return float(frame_latency(self.family, child, runtime=self.runtime, threads=self.threads).median_ms)
+        with self.quiet.timing():
+            ms = float(frame_latency(self.family, child, runtime=self.runtime, threads=self.threads).median_ms)
+        self._waited += self.quiet.waited_s
+        self._contended = self._contended or self.quiet.contended
+        return ms

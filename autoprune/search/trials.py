@@ -60,7 +60,17 @@ def make_objective(ctx: RunContext, *, proxy=None, on_step=None) -> Objective:
     return Objective(family=ctx.family, pruner=ctx.pruner, space=sampled_space(s.sampler, ctx.pruner.space),
                      budget=s.budget.limit, metric=ctx.metric, proxy=proxy if proxy is not None else make_proxy(ctx),
                      seed=s.seed, trial_timeout=s.trial_timeout, on_step=on_step, min_share=min_share,
-                     runtime=s.budget.runtime, threads=s.parallel.threads, **_projection(s))
+                     runtime=s.budget.runtime, threads=s.parallel.threads, quiet=_quiet_timing(ctx), **_projection(s))
+
+
+def _quiet_timing(ctx: RunContext):
+    """With a latency budget the timings decide feasibility: the workers pause their training while
+    a child is timed (cost/quiet.py). A MACs budget's timings are only reported; nobody waits for them."""
+    if ctx.settings.budget.kind != "ms":
+        return None
+    from autoprune.cost.quiet import QuietTiming
+
+    return QuietTiming(ctx.run_dir)
 
 
 # A latency budget projects with a fitted model (held-out error 4-7 %, benchmarks/results/latency_model.md)

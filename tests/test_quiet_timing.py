@@ -1,0 +1,105 @@
+"""Workers of one run take turns: a child is timed only while no other worker trains.
+
+Real processes and real ``flock`` locks; a trainer process stands in for a worker's fine-tune
+(its steps are sleeps, so the test is about the locking, not the machine's speed).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+import pytest
+
+from autoprune.cost.quiet import QuietTiming
+
+pytestmark = pytest.mark.skipif(not QuietTiming(".").enabled, reason="needs fcntl (POSIX)")
+
+
+def _trainer(directory: str, steps: int, step_s: float, pause: bool, started, out) -> None:
+    quiet = QuietTiming(directory)
+    spans = []
+    with quiet.working():
+        started.set()
+        for _ in range(steps):
+            t0 = time.monotonic()
+            time.sleep(step_s)
+            spans.append((t0, time.monotonic()))
+            if pause:
+                quiet.pause_point()
+    out.put(spans)
+
+
+def _start(tmp_path, *, steps: int, step_s: float, pause: bool):
+    ctx = mp.get_context("spawn")
+    started, out = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_trainer, args=(str(tmp_path), steps, step_s, pause, started, out))
+    proc.start()
+    assert started.wait(60), "trainer did not start"
+    return proc, out
+
+
+def test_no_training_step_runs_while_a_child_is_timed(tmp_path):
+    proc, out = _start(tmp_path, steps=30, step_s=0.05, pause=True)
+    time.sleep(0.2)  # the trainer is mid-run
+    quiet = QuietTiming(tmp_path)
+    with quiet.timing():
+        window = (time.monotonic(), None)
+        time.sleep(0.4)
+        window = (window[0], time.monotonic())
+    spans = out.get(timeout=60)
+    proc.join(60)
+    assert not quiet.contended
+    assert quiet.waited_s < 1.0  # about one step, not the trainer's whole run
+    overlapping = [s for s in spans if s[0] < window[1] and s[1] > window[0]]
+    assert not overlapping, (window, overlapping)
+    # and the trainer went on afterwards: steps after the timing exist
+    assert any(s[0] >= window[1] for s in spans)
+
+
+def test_a_trainer_without_pause_points_holds_the_timer_until_it_ends(tmp_path):
+    proc, out = _start(tmp_path, steps=6, step_s=0.1, pause=False)
+    quiet = QuietTiming(tmp_path, wait_s=30)
+    with quiet.timing():
+        timed_at = time.monotonic()
+    spans = out.get(timeout=60)
+    proc.join(60)
+    assert timed_at >= spans[-1][1]  # waited for the whole block: no step overlapped
+    assert not quiet.contended
+
+
+def test_a_timer_that_waits_too_long_times_anyway_and_says_so(tmp_path):
+    proc, out = _start(tmp_path, steps=20, step_s=0.1, pause=False)
+    quiet = QuietTiming(tmp_path, wait_s=0.2)
+    with quiet.timing():
+        pass
+    assert quiet.contended and quiet.waited_s >= 0.2
+    out.get(timeout=60)
+    proc.join(60)
+
+
+def test_timers_alone_do_not_wait(tmp_path):
+    quiet = QuietTiming(tmp_path)
+    for _ in range(3):
+        with quiet.timing():
+            pass
+        assert quiet.waited_s < 0.5 and not quiet.contended
+    with quiet.working():  # one process: its own training and timing never nest, pause points are free
+        quiet.pause_point()
+
+
+def test_a_latency_search_times_its_children_in_turns(tmp_path):
+    """Two workers under --budget-ms: every child's timing went through the run's locks."""
+    import optuna
+    import torch
+
+    from autoprune.pipeline import search
+    from autoprune.run.study import open_run
+    from tests.conftest import tiny_search_settings
+
+    torch.set_num_threads(1)
+    s = tiny_search_settings(tmp_path, budget_kind="ms", budget_value=5.0, workers=2, trials=3, sampler="random")
+    search(s, progress=False)
+    done = open_run(s.run_dir).study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) >= 3
+    assert all("timing_waited_s" in t.user_attrs and "timing_contended" not in t.user_attrs for t in done)
+    assert (s.run_dir / ".timing-work.lock").exists() and (s.run_dir / ".timing-intent.lock").exists()
