@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from autoprune.checkpoint import atomic_write, load_strict, read_state_dict, save_safetensors
+from autoprune.cost import quiet
 from autoprune.device import autocast, grad_scaler, model_device, to_device
 from autoprune.errors import AutoPruneError, CheckpointError
 from autoprune.progress import progress_bar
@@ -165,9 +166,11 @@ def train(
     result = _resume(out, model, optimizer, scheduler, steps) if (out is not None and resume) else TrainResult()
     family.train_mode(model)
     params = [p for p in model.parameters() if p.requires_grad]
-    with progress_bar(description, total=steps, enabled=progress) as bar:
+    # training is work a latency timing elsewhere on the machine waits for (cost/quiet.py)
+    with progress_bar(description, total=steps, enabled=progress) as bar, quiet.working():
         bar.advance(result.steps)
         while result.steps < steps:
+            quiet.pause_point()
             batch = to_device(next(batches), device)
             if hasattr(model, "set_progress"):  # e.g. OSTrack's keep-rate schedule
                 model.set_progress(result.steps / max(steps, 1))

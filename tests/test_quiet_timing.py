@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from autoprune.cost.quiet import QuietTiming
+from autoprune.cost.quiet import QuietTiming, machine_quiet
 
 pytestmark = pytest.mark.skipif(not QuietTiming(".").enabled, reason="needs fcntl (POSIX)")
 
@@ -102,4 +102,47 @@ def test_a_latency_search_times_its_children_in_turns(tmp_path):
     done = open_run(s.run_dir).study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(done) >= 3
     assert all("timing_waited_s" in t.user_attrs and "timing_contended" not in t.user_attrs for t in done)
-    assert (s.run_dir / ".timing-work.lock").exists() and (s.run_dir / ".timing-intent.lock").exists()
+    locks = machine_quiet().directory
+    assert (locks / ".timing-work.lock").exists() and (locks / ".timing-intent.lock").exists()
+
+
+def _real_training(started, out) -> None:
+    import torch
+
+    import trackers
+    from autoprune.train import train
+    from tests.conftest import builtin_train_pairs
+
+    torch.set_num_threads(1)
+    family = trackers.get("siamrpn")
+    model = family.create("tiny")
+    ends = []
+
+    def on_step(step, loss):
+        ends.append(time.monotonic())
+        if step == 3:
+            started.set()
+
+    train(family, model, builtin_train_pairs(family, "tiny", batch_size=2), steps=30, lr=1e-3, progress=False,
+          on_step=on_step)
+    out.put(ends)
+
+
+def test_training_pauses_between_its_steps_for_a_timing():
+    """autoprune.train.train, in another process, gives way to a timing on the same machine."""
+    ctx = mp.get_context("spawn")
+    started, out = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_real_training, args=(started, out))
+    proc.start()
+    assert started.wait(120), "training did not start"
+    quiet = machine_quiet()
+    with quiet.timing():
+        window = (time.monotonic(), None)
+        time.sleep(0.5)
+        window = (window[0], time.monotonic())
+    ends = out.get(timeout=300)
+    proc.join(60)
+    assert not quiet.contended
+    inside = [t for t in ends if window[0] < t < window[1]]
+    assert not inside, (window, inside)  # no step finished (so none ran) while the child was timed
+    assert ends[-1] > window[1] and len(ends) == 30

@@ -1,23 +1,28 @@
-"""Workers of one search take turns: no child is timed while another worker trains.
+"""Processes on one machine take turns: a latency budget's child is timed while nobody trains.
 
-A latency budget is decided by timing each child, and the other worker's fine-tune on the
-second core slows that timing by 20-40 % (memory bandwidth and caches are shared): the
-search then keeps children that re-measure far under their budget on a quiet machine.
-Workers on one machine therefore coordinate through two lock files in the run directory:
+A latency budget is decided by timing each child, and a fine-tune on the second core (the
+search's other worker, or a search beside it) slows that timing by 20-40 % (memory bandwidth
+and caches are shared): the search then keeps children that re-measure far under their
+budget on a quiet machine. So every autoprune process on a machine coordinates through two
+lock files in the cache directory (``$AUTOPRUNE_CACHE/timing``):
 
-- a worker that fine-tunes holds the *work* lock shared, and between steps calls
-  :meth:`QuietTiming.pause_point`, which lets a waiting timer go first;
-- a worker that times a child takes the *intent* lock exclusively (no new step starts
+- training (:func:`autoprune.train.train`) and tracking evaluation hold the *work* lock
+  shared, and between steps (sequences) call :func:`pause_point`, which lets a waiting
+  timer go first;
+- a latency-budget timing takes the *intent* lock exclusively (no new step starts
   anywhere), then the work lock exclusively (every step in flight has finished), times,
   and lets go of both.
 
-The locks are advisory ``flock`` locks, so they cost nothing without contention and
-vanish with a killed process. Where ``fcntl`` is missing (Windows), timing is not
-coordinated. A timer that waits longer than ``wait_s`` times anyway and says so.
+The locks are advisory ``flock`` locks: a few system calls per training step, nothing held
+by a killed process. They are per machine, as contention is: searches on several machines
+sharing one run directory do not wait for each other. Where ``fcntl`` is missing (Windows)
+nothing is coordinated. A timer that waits longer than ``wait_s`` times anyway and says so.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,19 +32,22 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["QuietTiming"]
+__all__ = ["QuietTiming", "machine_quiet", "pause_point", "working"]
 
 WORK, INTENT = ".timing-work.lock", ".timing-intent.lock"
+WAIT_S = 300.0  # longest wait for others' steps; the longest phase without pause points is one sequence or an export
 
 
 class QuietTiming:
-    """Take-turns locks for the processes of one run directory (see the module docstring)."""
+    """Take-turns locks of the processes that share ``directory`` (see the module docstring)."""
 
-    def __init__(self, directory: str | Path, *, wait_s: float = 300.0, poll_s: float = 0.01) -> None:
+    def __init__(self, directory: str | Path, *, wait_s: float = WAIT_S, poll_s: float = 0.01) -> None:
         self.directory = Path(directory).resolve()  # absolute: Ray trials run in their own working directory
         self.wait_s = wait_s
         self.poll_s = poll_s
         self._work = None  # this process's shared hold on the work lock while it trains
+        self._depth = 0  # nested working() blocks of this process (a trial's scoring holds its fine-tune's)
+        self._guard = threading.Lock()
         self.waited_s = 0.0  # how long the last timing waited for others' steps
         self.contended = False  # the last timing gave up waiting (timed with others still busy)
 
@@ -53,22 +61,28 @@ class QuietTiming:
 
     @contextlib.contextmanager
     def working(self) -> Iterator[None]:
-        """Hold the work lock shared for a block of training (fine-tune, proxy tracking)."""
+        """Hold the work lock shared for a block of training or tracking (re-entrant)."""
         if not self.enabled:
             yield
             return
-        self._work = self._open(WORK)
-        self._wait_turn()
-        fcntl.flock(self._work, fcntl.LOCK_SH)
+        with self._guard:
+            self._depth += 1
+            if self._depth == 1:
+                self._work = self._open(WORK)
+                self._wait_turn()
+                fcntl.flock(self._work, fcntl.LOCK_SH)
         try:
             yield
         finally:
-            fcntl.flock(self._work, fcntl.LOCK_UN)
-            self._work.close()
-            self._work = None
+            with self._guard:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._work, fcntl.LOCK_UN)
+                    self._work.close()
+                    self._work = None
 
     def pause_point(self) -> None:
-        """Between two training steps: if a timer is waiting, let go until it has timed."""
+        """Between two steps of work: if a timer is waiting, let go until it has timed."""
         if self._work is None:
             return
         with self._open(INTENT) as intent:
@@ -90,21 +104,28 @@ class QuietTiming:
 
     @contextlib.contextmanager
     def timing(self) -> Iterator[None]:
-        """Time the block with every other worker of the run paused between its steps."""
+        """Time the block with every other process of the directory paused between its steps."""
         self.waited_s, self.contended = 0.0, False
         if not self.enabled:
             yield
             return
+        own = self._work  # this process's own work hold would block its own timer
+        if own is not None:
+            fcntl.flock(own, fcntl.LOCK_UN)
         start = time.perf_counter()
-        with self._open(INTENT) as intent, self._open(WORK) as work:
-            held = [f for f in (intent, work) if self._acquire(f, start)]
-            self.waited_s = time.perf_counter() - start
-            self.contended = len(held) < 2
-            try:
-                yield
-            finally:
-                for f in reversed(held):
-                    fcntl.flock(f, fcntl.LOCK_UN)
+        try:
+            with self._open(INTENT) as intent, self._open(WORK) as work:
+                held = [f for f in (intent, work) if self._acquire(f, start)]
+                self.waited_s = time.perf_counter() - start
+                self.contended = len(held) < 2
+                try:
+                    yield
+                finally:
+                    for f in reversed(held):
+                        fcntl.flock(f, fcntl.LOCK_UN)
+        finally:
+            if own is not None:
+                fcntl.flock(own, fcntl.LOCK_SH)
 
     def _acquire(self, f, start: float) -> bool:
         while True:
@@ -115,3 +136,28 @@ class QuietTiming:
                 if time.perf_counter() - start > self.wait_s:
                     return False
                 time.sleep(self.poll_s)
+
+
+_machine: dict[str, QuietTiming] = {}
+
+
+def machine_quiet() -> QuietTiming:
+    """This process's handle on the machine's locks (one per cache directory)."""
+    from autoprune.cache import cache_dir
+
+    key = os.environ.get("AUTOPRUNE_CACHE", "")
+    if key not in _machine:
+        _machine[key] = QuietTiming(cache_dir("timing"))
+    return _machine[key]
+
+
+def working():
+    """``machine_quiet().working()``: a block of training or tracking others may time around."""
+    return machine_quiet().working()
+
+
+def pause_point() -> None:
+    """Between steps of work: give way to a waiting latency timing (free when nobody times)."""
+    quiet = _machine.get(os.environ.get("AUTOPRUNE_CACHE", ""))
+    if quiet is not None:
+        quiet.pause_point()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
+from autoprune.cost import quiet
 from autoprune.data.sequence import Sequence
 from autoprune.errors import AutoPruneError, ConfigError, DataError
 from autoprune.eval.metrics import FrameScores, Metrics, score_frames, scoring_mask, sequence_metrics, split_metrics
@@ -244,8 +245,10 @@ def evaluate(
     runs: dict[str, list[Run]] = {}
     scores: dict[str, FrameScores] = {}
     total = sum(len(s) for s in sequences) * repetitions
-    with progress_bar(f"evaluating {tracker_name or ''}".strip(), total=total, enabled=progress) as bar:
+    # tracking is work a latency timing elsewhere on the machine waits for (cost/quiet.py)
+    with progress_bar(f"evaluating {tracker_name or ''}".strip(), total=total, enabled=progress) as bar, quiet.working():
         for seq in sequences:
+            quiet.pause_point()
             bar.update(info=seq.name)
             seq_runs, bound = [], None
             for _ in range(repetitions if len(seq) else 0):

@@ -19,6 +19,7 @@ import numpy as np
 
 from autoprune.checkpoint import atomic_write
 from autoprune.cost.latency_model import LatencyModel, fit_latency_model
+from autoprune.cost.quiet import machine_quiet
 from autoprune.cost.runtime import frame_latency, machine_name
 from autoprune.errors import ConfigError
 from autoprune.progress import console, progress_bar
@@ -54,11 +55,14 @@ def measure_children(pruner, knob_values: list[dict], *, runtime: str, threads: 
     # The first timing in a process pays one-off costs (allocator growth, kernel selection)
     # that made the parent look up to 50 % slower; a discarded run absorbs them.
     warm, _ = pruner.prune(knob_values[0])
-    frame_latency(family, warm, runtime=runtime, threads=threads, repeats=3, min_time=0.0)
+    quiet = machine_quiet()  # the fit's timings, like the trials', wait for training elsewhere to pause
+    with quiet.timing():
+        frame_latency(family, warm, runtime=runtime, threads=threads, repeats=3, min_time=0.0)
     with progress_bar(label, total=len(knob_values), enabled=progress) as bar:
         for values in knob_values:
             child, arch = pruner.prune(values)
-            ms = frame_latency(family, child, runtime=runtime, threads=threads, repeats=repeats).median_ms
+            with quiet.timing():
+                ms = frame_latency(family, child, runtime=runtime, threads=threads, repeats=repeats).median_ms
             out.append((arch, ms))
             bar.advance()
     return out

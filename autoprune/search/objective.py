@@ -78,7 +78,7 @@ class Objective:
     threads: int = 1
     projection_steps: int = 30  # bisection steps of the budget projection (a latency prediction costs ~0.1 s each)
     projection_margin: float = 0.0  # project this share under the target: room for the latency model's error
-    quiet: object | None = None  # a QuietTiming: this machine's workers pause their training while a child is timed
+    quiet: object | None = None  # a QuietTiming: this machine's training pauses while a child is timed (cost/quiet.py)
     _waited: float = field(default=0.0, init=False, repr=False)  # this trial's timings' wait for quiet
     _contended: bool = field(default=False, init=False, repr=False)  # one of them gave up waiting
 
@@ -169,8 +169,6 @@ class Objective:
             set_constraint(trial, latency / self.budget.value - 1.0)
 
         def step(n: int, loss: float) -> None:
-            if self.quiet is not None:
-                self.quiet.pause_point()
             if self.trial_timeout and time.perf_counter() - start > self.trial_timeout:
                 raise TrialTimeout(f"trial exceeded --trial-timeout {self.trial_timeout:g} s at fine-tune step {n}")
             if self.on_step is not None:

@@ -64,13 +64,13 @@ def make_objective(ctx: RunContext, *, proxy=None, on_step=None) -> Objective:
 
 
 def _quiet_timing(ctx: RunContext):
-    """With a latency budget the timings decide feasibility: the workers pause their training while
-    a child is timed (cost/quiet.py). A MACs budget's timings are only reported; nobody waits for them."""
+    """With a latency budget the timings decide feasibility: training anywhere on this machine pauses
+    while a child is timed (cost/quiet.py). A MACs budget's timings are only reported; nobody waits for them."""
     if ctx.settings.budget.kind != "ms":
         return None
-    from autoprune.cost.quiet import QuietTiming
+    from autoprune.cost.quiet import machine_quiet
 
-    return QuietTiming(ctx.run_dir)
+    return machine_quiet()
 
 
 # A latency budget projects with a fitted model (held-out error 4-7 %, benchmarks/results/latency_model.md)
