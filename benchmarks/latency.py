@@ -235,8 +235,9 @@ def latency_budget(quick: bool) -> dict:
             mflops = round(family.analytic_cost(pruner.child_arch(values))["frame_macs"] / 1e6, 2)
             plan.append((name, preset, share, parent_ms, ms, mflops))
     plan_file.write_text(json.dumps(plan))
-    cells_args = [(name, preset, kind, value) for name, preset, _, _, ms, mflops in plan
-                  for kind, value in (("ms", ms), ("mflops", mflops))]
+    # the latency searches first: an interrupted run has cached the cells the budget goals need
+    cells_args = [(name, preset, kind, value) for kind in ("ms", "mflops") for name, preset, _, _, ms, mflops in plan
+                  for value in ((ms,) if kind == "ms" else (mflops,))]
     # LATENCY_BUDGET_WORKERS=1 leaves a core to another job (each search times on one thread either way)
     workers = int(os.environ.get("LATENCY_BUDGET_WORKERS", min(2, os.cpu_count() or 1)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
