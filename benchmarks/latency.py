@@ -209,6 +209,7 @@ def latency_budget(quick: bool) -> dict:
     from multiprocessing import get_context
 
     from autoprune.cache import cache_dir
+    from autoprune.cost.quiet import machine_quiet
     from autoprune.data import builtin_root
     from autoprune.run.cost_metric import fit_for_pruner
     from autoprune.run.parent import prepare_parent
@@ -227,7 +228,8 @@ def latency_budget(quick: bool) -> dict:
                                 steps=QUICK_PARENT_STEPS if quick else DEFAULT_PARENT_STEPS, progress=False).model.eval()
         pruner = Pruner(parent, load_space(name))
         model = fit_for_pruner(pruner, runtime=runtime, n_random=2 if quick else 10)
-        parent_ms = frame_latency(family, parent, runtime=runtime, repeats=30).median_ms
+        with machine_quiet().timing():  # the budgets come from it: timed with training elsewhere paused, as the searches time
+            parent_ms = frame_latency(family, parent, runtime=runtime, repeats=30).median_ms
         for share in shares:
             ms = round(share * parent_ms, 3)
             # the MACs of the uniform child the latency model puts at this latency: the equal-latency MACs budget
@@ -254,7 +256,8 @@ def latency_budget(quick: bool) -> dict:
                                                steps=QUICK_PARENT_STEPS if quick else DEFAULT_PARENT_STEPS,
                                                progress=False).model.eval()
         # re-timed beside each budget's children, not once: the machine's speed drifts over a run
-        parent_now[name] = frame_latency(family, parents_now[name], runtime=runtime, repeats=30).median_ms
+        with machine_quiet().timing():
+            parent_now[name] = frame_latency(family, parents_now[name], runtime=runtime, repeats=30).median_ms
         measured = {}
         for kind, value in (("ms", ms), ("mflops", mflops)):
             cell = by_key[(name, kind, value)]
@@ -265,7 +268,8 @@ def latency_budget(quick: bool) -> dict:
             from autoprune.export import load_model
 
             _, child = load_model(cell["export"])
-            again = frame_latency(family, child.eval(), runtime=runtime, repeats=30).median_ms
+            with machine_quiet().timing():
+                again = frame_latency(family, child.eval(), runtime=runtime, repeats=30).median_ms
             measured[kind] = (again, cell)
             macs_cut = family.analytic_cost(family.arch(preset))["frame_macs"] / cell["frame_macs"]
             rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": kind,
