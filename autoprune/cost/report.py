@@ -187,9 +187,11 @@ def tracker_cost(
             total = sum(op_ms.values()) or 1.0
             shares = {path: ms / total for path, ms in op_ms.items()}
     if latency:
+        from autoprune.cost.quiet import machine_quiet
         from autoprune.cost.runtime import frame_latency
 
-        lat = frame_latency(family, model, runtime=runtime, threads=threads, repeats=30, onnx_path=onnx_path)
+        with machine_quiet().timing():  # as a latency search times its children: training on this machine paused
+            lat = frame_latency(family, model, runtime=runtime, threads=threads, repeats=30, onnx_path=onnx_path)
     return Cost(
         frame_macs=int(frame),
         init_macs=int(init),
