@@ -195,3 +195,25 @@ def test_a_child_the_model_misjudged_is_recut_into_the_window(factor, fixed_shar
     trial = trial.study.ask()
     inside = objective._correct(trial, values, budget, target, (projected, predicted, child, arch, 0.95 * budget))
     assert inside[3] is arch and trial.user_attrs["latency_corrections"] == 0
+
+
+def test_the_table_and_plot_show_a_child_validated_beside_the_front(tmp_path):
+    from rich.console import Console
+
+    from autoprune.validate.pareto import VALIDATION_KEY, pareto_table, plot_pareto
+
+    # validated: the dominating 40 % child (front) and the 95 % one (not on the front, at the budget)
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    from autoprune.run.study import CONSTRAINTS_KEY
+
+    for use, proxy in ((0.4, 0.5), (0.95, 0.3), (0.7, 0.2)):
+        study.add_trial(optuna.trial.create_trial(values=[proxy, use], system_attrs={CONSTRAINTS_KEY: [use - 1.0]}))
+    for number, ao in ((0, 0.41), (1, 0.44)):
+        study.set_user_attr(f"{VALIDATION_KEY}:{number}", {"full_ao": ao, "full_ao_ci": [ao - 0.05, ao + 0.05],
+                                                           "full_sr50": 0.5, "full_sr75": 0.2})
+    console = Console(record=True, width=200)
+    console.print(pareto_table(study, unit="M FLOPs (MACs)"))
+    rows = [line for line in console.export_text().splitlines() if "│" in line and "0." in line]
+    assert [line.split("│")[1].strip() for line in rows] == ["0", "1 * +"]  # the unvalidated 70 % child stays out
+    assert "0.440" in rows[1]
+    assert plot_pareto(study, tmp_path / "pareto.png", unit="M FLOPs (MACs)", budget=1.0).stat().st_size > 0
