@@ -24,6 +24,7 @@ import contextlib
 import os
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +33,14 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-__all__ = ["QuietTiming", "machine_quiet", "pause_point", "working"]
+__all__ = ["QuietTiming", "TimingWaitWarning", "machine_quiet", "pause_point", "working"]
+
+
+class TimingWaitWarning(UserWarning):
+    """A latency timing waited long for the machine's training to pause."""
 
 WORK, INTENT = ".timing-work.lock", ".timing-intent.lock"
+NOTE_AFTER_S = 10.0  # a wait longer than this is worth a warning: something trains without pause points
 WAIT_S = 300.0  # longest wait for others' steps; the longest phase without pause points is one sequence or an export
 
 
@@ -118,6 +124,10 @@ class QuietTiming:
                 held = [f for f in (intent, work) if self._acquire(f, start)]
                 self.waited_s = time.perf_counter() - start
                 self.contended = len(held) < 2
+                if self.waited_s > NOTE_AFTER_S:
+                    warnings.warn(f"a latency timing waited {self.waited_s:.0f} s for training elsewhere on this machine "
+                                  f"to pause{' and then timed anyway' if self.contended else ''} (locks in {self.directory})",
+                                  TimingWaitWarning, stacklevel=3)
                 try:
                     yield
                 finally:
