@@ -29,13 +29,18 @@ def _trainer(directory: str, steps: int, step_s: float, pause: bool, started, ou
     out.put(spans)
 
 
-def _start(tmp_path, *, steps: int, step_s: float, pause: bool):
+def _spawn(target, *args, wait_s: float = 60):
+    """Start ``target(*args, started, out)`` in a fresh process; return once it says it is working."""
     ctx = mp.get_context("spawn")
     started, out = ctx.Event(), ctx.Queue()
-    proc = ctx.Process(target=_trainer, args=(str(tmp_path), steps, step_s, pause, started, out))
+    proc = ctx.Process(target=target, args=(*args, started, out))
     proc.start()
-    assert started.wait(60), "trainer did not start"
+    assert started.wait(wait_s), f"{target.__name__} did not start"
     return proc, out
+
+
+def _start(tmp_path, *, steps: int, step_s: float, pause: bool):
+    return _spawn(_trainer, str(tmp_path), steps, step_s, pause)
 
 
 def test_no_training_step_runs_while_a_child_is_timed(tmp_path):
@@ -130,11 +135,7 @@ def _real_training(started, out) -> None:
 
 def test_training_pauses_between_its_steps_for_a_timing():
     """autoprune.train.train, in another process, gives way to a timing on the same machine."""
-    ctx = mp.get_context("spawn")
-    started, out = ctx.Event(), ctx.Queue()
-    proc = ctx.Process(target=_real_training, args=(started, out))
-    proc.start()
-    assert started.wait(120), "training did not start"
+    proc, out = _spawn(_real_training, wait_s=120)
     quiet = machine_quiet()
     with quiet.timing():
         window = (time.monotonic(), None)

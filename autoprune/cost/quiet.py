@@ -39,6 +39,7 @@ __all__ = ["QuietTiming", "TimingWaitWarning", "machine_quiet", "pause_point", "
 class TimingWaitWarning(UserWarning):
     """A latency timing waited long for the machine's training to pause."""
 
+
 WORK, INTENT = ".timing-work.lock", ".timing-intent.lock"
 NOTE_AFTER_S = 10.0  # a wait longer than this is worth a warning: something trains without pause points
 WAIT_S = 300.0  # longest wait for others' steps; the longest phase without pause points is one sequence or an export
@@ -148,14 +149,18 @@ class QuietTiming:
                 time.sleep(self.poll_s)
 
 
-_machine: dict[str, QuietTiming] = {}
+_machine: dict[str, QuietTiming] = {}  # by cache directory: the handle this process made for it
+
+
+def _cache_key() -> str:
+    return os.environ.get("AUTOPRUNE_CACHE", "")
 
 
 def machine_quiet() -> QuietTiming:
     """This process's handle on the machine's locks (one per cache directory)."""
     from autoprune.cache import cache_dir
 
-    key = os.environ.get("AUTOPRUNE_CACHE", "")
+    key = _cache_key()
     if key not in _machine:
         _machine[key] = QuietTiming(cache_dir("timing"))
     return _machine[key]
@@ -168,6 +173,6 @@ def working():
 
 def pause_point() -> None:
     """Between steps of work: give way to a waiting latency timing (free when nobody times)."""
-    quiet = _machine.get(os.environ.get("AUTOPRUNE_CACHE", ""))
+    quiet = _machine.get(_cache_key())  # none made yet: nothing of this process holds the work lock
     if quiet is not None:
         quiet.pause_point()

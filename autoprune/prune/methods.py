@@ -163,12 +163,14 @@ class GateCutter:
         scores = self.importance.scores if extended else self._paper
         return threshold(scores, self.groups, keep, mode, self.kinds)
 
-    def _arch(self, keep: float, mode: str, extended: bool, scale: float) -> dict:
-        arch = self.family.child_arch(self.parent_arch, self._counts(keep, mode, extended), set())
-        return arch if scale == 1.0 else self.family.resize_crops(arch, scale)
+    def _macs_of(self, counts: dict[str, int], scale: float) -> float:
+        """Per-frame MACs of the child keeping ``counts`` units per group, at crop ``scale``."""
+        arch = self.family.child_arch(self.parent_arch, counts, set())
+        arch = arch if scale == 1.0 else self.family.resize_crops(arch, scale)
+        return self.family.analytic_cost(arch)["frame_macs"]
 
     def frame_macs(self, keep: float, mode: str, *, extended: bool = False, scale: float = 1.0) -> float:
-        return self.family.analytic_cost(self._arch(keep, mode, extended, scale))["frame_macs"]
+        return self._macs_of(self._counts(keep, mode, extended), scale)
 
     def smallest_macs(self, mode: str) -> float:
         """The cheapest child the (extended) method cuts."""
@@ -207,11 +209,6 @@ class GateCutter:
         config = PruneConfig(keep=counts, crop_scale=scale)
         child, arch = apply(self.trained, config, self.importance)
         return child, arch, note
-
-    def _macs_of(self, counts: dict[str, int], scale: float) -> float:
-        arch = self.family.child_arch(self.parent_arch, counts, set())
-        arch = arch if scale == 1.0 else self.family.resize_crops(arch, scale)
-        return self.family.analytic_cost(arch)["frame_macs"]
 
     def _fill(self, counts: dict[str, int], budget_macs: float, scale: float,
               max_steps: int = 2000) -> tuple[dict[str, int], int]:

@@ -231,10 +231,12 @@ def pareto_table(study: optuna.Study, *, unit: str) -> Table:
     table = Table(title=f"Pareto set of {study.study_name} (within budget)")
     for col in ("trial", unit, "init MFLOPs", "params (M)", "latency (ms)", "proxy AO", "full AO", "AO 95 % CI", "SR0.50", "SR0.75"):
         table.add_column(col, justify="right")
-    for t in _front_and_validated(study, valid):
+    front = pareto(study)
+    on_front = {t.number for t in front}
+    for t in _front_and_validated(study, valid, front):
         v = valid.get(t.number, {})
         ua = t.user_attrs
-        mark = (" *" if t.number == best else "") + (" +" if t.number in valid and not _on_front(study, t) else "")
+        mark = (" *" if t.number == best else "") + (" +" if t.number not in on_front else "")
         table.add_row(
             f"{t.number}{mark}", f"{t.values[1]:.2f}", f"{ua.get('init_mflops', float('nan')):.1f}",
             f"{ua.get('params_m', float('nan')):.3f}", f"{ua.get('latency_ms', float('nan')):.2f}", f"{t.values[0]:.3f}",
@@ -247,13 +249,8 @@ def pareto_table(study: optuna.Study, *, unit: str) -> Table:
     return table
 
 
-def _on_front(study: optuna.Study, trial) -> bool:
-    return any(t.number == trial.number for t in pareto(study))
-
-
-def _front_and_validated(study: optuna.Study, valid: dict) -> list:
+def _front_and_validated(study: optuna.Study, valid: dict, front: list) -> list:
     """The Pareto set and every validated child beside it, cheapest first: the table shows what was validated."""
-    front = pareto(study)
     numbers = {t.number for t in front}
     extra = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
              if t.number in valid and t.number not in numbers and t.values]
@@ -272,7 +269,7 @@ def plot_pareto(study: optuna.Study, path: Path, *, unit: str, budget: float) ->
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     ax.scatter([t.values[1] for t in done], [t.values[0] for t in done], s=14, c="0.7", label="trials (proxy score)")
     ax.plot([t.values[1] for t in front], [t.values[0] for t in front], "o-", c="tab:blue", label="Pareto set (proxy score)")
-    full = [(t.values[1], valid[t.number]["full_ao"]) for t in _front_and_validated(study, valid) if t.number in valid]
+    full = [(t.values[1], valid[t.number]["full_ao"]) for t in _front_and_validated(study, valid, front) if t.number in valid]
     if full:
         ax.scatter(*zip(*full), marker="*", s=120, c="tab:red", zorder=3, label="full-validation AO")
     ax.axvline(budget, ls="--", c="k", lw=1, label="budget")
