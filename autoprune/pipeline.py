@@ -31,7 +31,7 @@ from autoprune.search.finish import already_exported, finishing_alone
 from autoprune.search.local import run_local
 from autoprune.search.samplers import check_sampler
 from autoprune.search.supernet import prepare_supernet
-from autoprune.search.trials import make_objective, make_proxy, open_study
+from autoprune.search.trials import fill_budget_first, make_objective, make_proxy, open_study
 from autoprune.validate import validate_run
 from autoprune.validate.pareto import validations
 
@@ -98,6 +98,7 @@ def search(settings: SearchSettings, *, progress: bool = True, ctx: RunContext |
     console.print(ctx.parent_note, highlight=False)
     with storage_outage(s.run_dir, s.storage):  # a server that goes away mid-search: one line, re-run resumes
         study = open_study(s, storage=storage_for(s.run_dir, s.storage), worker=0)
+        fill_budget_first(study, s)
         write_record(s.run_dir, record_of(ctx))
         if s.proxy.kind == "oneshot":
             prepare_supernet(ctx, progress=progress)

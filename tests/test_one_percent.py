@@ -121,3 +121,21 @@ def test_gate_refill_breaks_the_layerwise_threshold_jump():
     after = cutter._macs_of(filled, scale)
     assert steps > 0 and 0.9 * budget <= after <= budget
     assert all(filled[n] >= counts[n] for n in counts)  # a refill only gives units back
+
+
+@pytest.mark.slow
+def test_a_short_default_search_of_an_official_parent_exports_at_one_percent(tmp_path):
+    # ostrack/vitb-256-ce: two trials with the default sampled budget shares; the first trial
+    # fills the budget, so an export at 90-100 % of it exists even when no sampled share does
+    from autoprune.export import load_model
+    from autoprune.pipeline import search
+    from conftest import tiny_search_settings
+
+    budget = 226.0  # 1 % of 22 601.9 M MACs
+    s = tiny_search_settings(tmp_path, tracker="ostrack", preset="vitb-256-ce", budget_value=budget, parent_steps=1,
+                             trials=2, proxy_steps=2, proxy_sequences=1, workers=1, validate_steps=2, validate_max=1,
+                             validate_sequences=2)
+    done = search(s, progress=False)
+    _, child = load_model(done["export"])
+    macs = trackers.get("ostrack").analytic_cost(child.arch)["frame_macs"] / 1e6
+    assert 0.9 * budget <= macs <= budget

@@ -11,6 +11,7 @@ import torch
 from autoprune.pipeline import search
 from autoprune.run.settings import SearchSettings
 from autoprune.search.samplers import worker_seed
+from autoprune.search.trials import FILLS_BUDGET_KEY, fill_budget_first
 from autoprune.run.study import finished, open_run, pareto
 from tests.conftest import tiny_search_settings
 
@@ -76,3 +77,18 @@ def test_children_spread_over_the_cost_below_the_budget(tmp_path):
     assert min(costs) / max(costs) < 0.8
     front = [t.user_attrs["frame_mflops"] for t in pareto(study)]
     assert len(front) >= 2 and min(front) / max(front) < 0.8, json.dumps([t.values for t in done])
+
+
+def test_first_trial_fills_the_budget_so_a_short_search_can_export_at_it(tmp_path):
+    # two trials: with sampled shares alone, three times in four neither fills the budget
+    s = settings(tmp_path, trials=2, sampler="tpe", workers=1, proxy_steps=1)
+    search(s, progress=False)
+    study = open_run(s.run_dir).study
+    first = study.trials[0]
+    assert first.params["budget_share"] == 1.0 and first.user_attrs[FILLS_BUDGET_KEY]
+    assert 0.9 * 25.0 <= first.user_attrs["frame_mflops"] <= 25.0
+    assert "budget_share" in study.trials[1].params and FILLS_BUDGET_KEY not in study.trials[1].user_attrs
+    # a resumed study is not seeded again, and the uniform baseline samples no share at all
+    assert not fill_budget_first(study, s)
+    uniform = settings(tmp_path, sampler="uniform", study_name="uniform")
+    assert not fill_budget_first(optuna.create_study(directions=["maximize", "minimize"]), uniform)
