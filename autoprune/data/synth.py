@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from autoprune.cost import quiet
 from autoprune.errors import DataError
 
 GENERATOR_VERSION = 1
@@ -439,23 +440,29 @@ def generate(
         raise DataError(f"{out} is not empty; generate the built-in dataset into a new or empty folder")
     counts = {"train": train, "val": val, "test": test}
     total, done = sum(max(c, 0) for c in counts.values()), 0
-    for split, count in counts.items():
-        if count <= 0:
-            continue
-        names = []
-        for index in range(count):
-            rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
-            name = f"Synth_{split.capitalize()}_{index + 1:06d}"
-            n = int(rng.integers(frames[0], frames[1] + 1))
-            _write_sequence(out / split / name, rng, difficulty="hard" if index % 2 else "easy", n=n,
-                            size=tuple(size), quality=quality)
-            names.append(name)
-            done += 1
-            if progress:
-                progress(done, total)
-        (out / split / "list.txt").write_text("\n".join(names) + "\n")
+    with quiet.working():  # rendering is work a latency timing elsewhere on the machine waits for (cost/quiet.py)
+        for split, count in counts.items():
+            if count > 0:
+                _write_split(out, split, count, seed=seed, frames=frames, size=size, quality=quality,
+                             progress=(lambda d, t0=done: progress(t0 + d, total)) if progress else None)
+                done += count
     record = {"generator": "autoprune.data.synth", "version": GENERATOR_VERSION, "seed": seed, "splits": counts,
               "frames": list(frames), "size": list(size), "quality": quality,
               "photos": [name for name, _ in load_photos()]}
     (out / "autoprune-builtin.json").write_text(json.dumps(record, indent=2) + "\n")
     return out
+
+
+def _write_split(out: Path, split: str, count: int, *, seed, frames, size, quality, progress) -> None:
+    names = []
+    for index in range(count):
+        quiet.pause_point()
+        rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
+        name = f"Synth_{split.capitalize()}_{index + 1:06d}"
+        n = int(rng.integers(frames[0], frames[1] + 1))
+        _write_sequence(out / split / name, rng, difficulty="hard" if index % 2 else "easy", n=n,
+                        size=tuple(size), quality=quality)
+        names.append(name)
+        if progress:
+            progress(index + 1)
+    (out / split / "list.txt").write_text("\n".join(names) + "\n")
