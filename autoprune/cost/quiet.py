@@ -6,9 +6,10 @@ and caches are shared): the search then keeps children that re-measure far under
 budget on a quiet machine. So every autoprune process on a machine coordinates through two
 lock files in the cache directory (``$AUTOPRUNE_CACHE/timing``):
 
-- training (:func:`autoprune.train.train`) and tracking evaluation hold the *work* lock
-  shared, and between steps (sequences) call :func:`pause_point`, which lets a waiting
-  timer go first;
+- training (:func:`autoprune.train.train`), tracking evaluation, rendering the built-in
+  dataset and a latency search's trials (their projections and cuts load a core too) hold
+  the *work* lock shared, and between steps (sequences) call :func:`pause_point`, which
+  lets a waiting timer go first;
 - a latency-budget timing takes the *intent* lock exclusively (no new step starts
   anywhere), then the work lock exclusively (every step in flight has finished), times,
   and lets go of both.

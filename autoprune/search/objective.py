@@ -127,7 +127,11 @@ class Objective:
     def __call__(self, trial: optuna.trial.Trial) -> tuple[float, float]:
         claim(trial)
         try:
-            return self._run(trial)
+            # A latency search's whole trial is work the other workers' timings wait for, its
+            # projections and cuts too (they load the core as a fine-tune does); its own
+            # timings let go of it (cost/quiet.py).
+            with self.quiet.working() if self.quiet is not None else contextlib.nullcontext():
+                return self._run(trial)
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # recorded, then Optuna marks the trial failed and goes on
@@ -174,8 +178,7 @@ class Objective:
             if self.on_step is not None:
                 self.on_step(trial, n, loss)
 
-        with self.quiet.working() if self.quiet is not None else contextlib.nullcontext():
-            score = self.proxy.score(trial, child=child, knobs=projected, seed=seed, on_step=step)
+        score = self.proxy.score(trial, child=child, knobs=projected, seed=seed, on_step=step)
         if self.quiet is not None:
             trial.set_user_attr("timing_waited_s", self._waited)
             if self._contended:
