@@ -136,17 +136,23 @@ def _real_training(started, out) -> None:
     out.put(ends)
 
 
-def test_training_pauses_between_its_steps_for_a_timing():
-    """autoprune.train.train, in another process, gives way to a timing on the same machine."""
-    proc, out = _spawn(_real_training, wait_s=120)
+def _time_beside(proc, out) -> tuple[tuple[float, float], list[float]]:
+    """Hold a 0.5 s timing while ``proc`` works; returns the timing's window and the ends of proc's steps."""
     quiet = machine_quiet()
     with quiet.timing():
-        window = (time.monotonic(), None)
+        start = time.monotonic()
         time.sleep(0.5)
-        window = (window[0], time.monotonic())
+        window = (start, time.monotonic())
     ends = out.get(timeout=300)
     proc.join(60)
     assert not quiet.contended
+    return window, ends
+
+
+def test_training_pauses_between_its_steps_for_a_timing():
+    """autoprune.train.train, in another process, gives way to a timing on the same machine."""
+    proc, out = _spawn(_real_training, wait_s=120)
+    window, ends = _time_beside(proc, out)
     inside = [t for t in ends if window[0] < t < window[1]]
     assert not inside, (window, inside)  # no step finished (so none ran) while the child was timed
     assert ends[-1] > window[1] and len(ends) == 30
@@ -171,14 +177,7 @@ def _real_generation(folder, started, out) -> None:
 def test_dataset_generation_pauses_between_its_sequences_for_a_timing(tmp_path):
     """Rendering the built-in dataset is work too: it gives way to a timing between sequences."""
     proc, out = _spawn(_real_generation, str(tmp_path / "synth"), wait_s=120)
-    quiet = machine_quiet()
-    with quiet.timing():
-        window = (time.monotonic(), None)
-        time.sleep(0.5)
-        window = (window[0], time.monotonic())
-    ends = out.get(timeout=300)
-    proc.join(60)
-    assert not quiet.contended
+    window, ends = _time_beside(proc, out)
     inside = [t for t in ends if window[0] < t < window[1]]
     assert not inside, (window, inside)  # no sequence was finished while the child was timed
     assert ends[-1] > window[1] and len(ends) == 14
