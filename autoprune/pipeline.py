@@ -98,7 +98,7 @@ def search(settings: SearchSettings, *, progress: bool = True, ctx: RunContext |
     console.print(ctx.parent_note, highlight=False)
     with storage_outage(s.run_dir, s.storage):  # a server that goes away mid-search: one line, re-run resumes
         study = open_study(s, storage=storage_for(s.run_dir, s.storage), worker=0)
-        fill_budget_first(study, s)
+        fill_budget_first(study, s, ctx.pruner.space if s.uniform_start else None)
         write_record(s.run_dir, record_of(ctx))
         if s.proxy.kind == "oneshot":
             prepare_supernet(ctx, progress=progress)

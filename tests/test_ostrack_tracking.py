@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import trackers
+from autoprune.data import builtin_root, open_split
 from autoprune.errors import ConfigError
 from autoprune.geometry import box_in_crop, context_side
 from trackers.ostrack.head import decode_boxes
@@ -58,5 +59,29 @@ def test_tracker_settings_are_checked():
     model = FAMILY.create("tiny")
     with pytest.raises(ConfigError, match="unknown ostrack tracker settings 'vot'"):
         FAMILY.make_tracker(model, "vot")
-    with pytest.raises(ConfigError, match="missing \\['clip_margin'\\]"):
-        FAMILY.make_tracker(model, {"window": True})
+    with pytest.raises(ConfigError, match="unknown ostrack tracker settings \\['lr'\\]"):
+        FAMILY.make_tracker(model, {"lr": 0.3})
+    with pytest.raises(ConfigError, match="size_lr must be in"):
+        FAMILY.make_tracker(model, {"size_lr": 0.0})
+    with pytest.raises(ConfigError, match="window_influence must be in"):
+        FAMILY.make_tracker(model, {"window_influence": 1.5})
+    # A partial mapping takes the rest from the default set.
+    assert FAMILY.make_tracker(model, {"window": False}).hp == {**FAMILY.make_tracker(model).hp, "window": False}
+
+
+def test_default_settings_smooth_the_size_official_ones_do_not():
+    torch.manual_seed(0)
+    model = FAMILY.create("tiny")
+    seq = open_split(builtin_root(), "val")[0]
+    boxes = {}
+    for name, settings in (("smoothed", {"clip_margin": 0.0}), ("raw", {"size_lr": 1.0, "clip_margin": 0.0})):
+        tracker = FAMILY.make_tracker(model, settings)
+        tracker.init(seq.image(0), seq.boxes[0])
+        boxes[name] = tracker.update(seq.image(1))
+    assert FAMILY.make_tracker(model).hp["size_lr"] == 0.4 and FAMILY.make_tracker(model, "official").hp["size_lr"] == 1.0
+    # One update from the true box: the smoothed size is 40 % of the way to the raw prediction,
+    # around the same centre.
+    w0, h0 = seq.boxes[0][2:]
+    raw, smoothed = boxes["raw"], boxes["smoothed"]
+    assert np.allclose(smoothed[2:], [w0 + 0.4 * (raw[2] - w0), h0 + 0.4 * (raw[3] - h0)], rtol=1e-6)
+    assert np.allclose(smoothed[:2] + smoothed[2:] / 2, raw[:2] + raw[2:] / 2, rtol=1e-6)

@@ -14,7 +14,7 @@ from autoprune.run.settings import SearchSettings
 RUN_JSON_OPTIONS = [
     "tracker", "budget_kind", "budget_value", "preset", "checkpoint", "trust_pickle", "data", "space", "trials",
     "timeout", "proxy_steps", "proxy_sequences", "proxy", "supernet_steps", "oneshot_score", "min_share", "runtime",
-    "study_name", "storage", "sampler", "seed", "workers", "threads", "backend", "device", "amp", "importance",
+    "study_name", "storage", "sampler", "uniform_start", "seed", "workers", "threads", "backend", "device", "amp", "importance",
     "runs_dir", "trial_timeout", "distill", "parent_steps", "validate_steps", "validate_max", "validate_sequences",
     "export", "ray_address", "command",
 ]

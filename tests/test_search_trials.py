@@ -11,7 +11,8 @@ import torch
 from autoprune.pipeline import search
 from autoprune.run.settings import SearchSettings
 from autoprune.search.samplers import worker_seed
-from autoprune.search.trials import FILLS_BUDGET_KEY, fill_budget_first
+from autoprune.run.context import build_context
+from autoprune.search.trials import FILLS_BUDGET_KEY, UNIFORM_START_KEY, fill_budget_first
 from autoprune.run.study import finished, open_run, pareto
 from tests.conftest import tiny_search_settings
 
@@ -92,3 +93,23 @@ def test_first_trial_fills_the_budget_so_a_short_search_can_export_at_it(tmp_pat
     assert not fill_budget_first(study, s)
     uniform = settings(tmp_path, sampler="uniform", study_name="uniform")
     assert not fill_budget_first(optuna.create_study(directions=["maximize", "minimize"]), uniform)
+
+
+def test_the_search_starts_from_the_uniform_child_at_the_whole_budget(tmp_path):
+    s = settings(tmp_path, trials=2, sampler="tpe", workers=1, proxy_steps=1)
+    search(s, progress=False)
+    study = open_run(s.run_dir).study
+    first, second = study.trials[0], study.trials[1]
+    assert first.user_attrs[UNIFORM_START_KEY] and first.user_attrs[FILLS_BUDGET_KEY]
+    assert UNIFORM_START_KEY not in second.user_attrs
+    # the same child the uniform baseline makes at this budget: every width scaled by one factor
+    ctx = build_context(s, progress=False)
+    space = ctx.pruner.space
+    uniform, _ = ctx.pruner.project(space.uniform(1.0), s.budget.value, ctx.metric)
+    assert json.loads(first.user_attrs["arch"]) == ctx.pruner.prune(uniform)[1]
+    widths = {round(v, 6) for k, v in first.user_attrs["knobs"].items() if next(n for n in space.knobs if n.name == k).is_width}
+    assert len(widths) == 1, widths
+    # --no-uniform-start: the sampler picks the first trial's knobs as well
+    off = settings(tmp_path, trials=1, sampler="tpe", workers=1, proxy_steps=1, uniform_start=False, study_name="off")
+    search(off, progress=False)
+    assert UNIFORM_START_KEY not in open_run(off.run_dir).study.trials[0].user_attrs

@@ -13,7 +13,7 @@ from conftest import load_as_checkpoint
 from autoprune.data import builtin_root, open_split
 from autoprune.errors import ConfigError
 from autoprune.geometry import box_in_crop
-from trackers.common.boxes import giou
+from trackers.common.boxes import giou, smooth_size
 from trackers.stark.loss import box_loss
 from trackers.stark.tracker import StarkTracker
 
@@ -94,9 +94,9 @@ def test_tracker_maps_the_crop_back_to_the_image():
 def test_size_smoothing_keeps_the_centre_and_moves_the_size_part_way():
     previous = np.array([0.0, 0.0, 40.0, 20.0])
     predicted = np.array([100.0, 50.0, 80.0, 60.0])  # centre (140, 80)
-    smoothed = StarkTracker.smooth_size(predicted, previous, 0.25)
+    smoothed = smooth_size(predicted, previous, 0.25)
     assert np.allclose(smoothed, [140 - 25, 80 - 15, 50.0, 30.0])
-    assert np.allclose(StarkTracker.smooth_size(predicted, previous, 1.0), predicted)
+    assert np.allclose(smooth_size(predicted, previous, 1.0), predicted)
 
 
 def test_cpu_settings_smooth_the_size_official_ones_do_not():

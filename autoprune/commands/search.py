@@ -63,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill", type=_number, default=0.0, help="weight of matching the parent's outputs in fine-tunes (0: off)")
     p.add_argument("--importance", default="l1", help="unit importance: l1, l2, bn, taylor, random (default l1)")
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="tpe (multivariate), nsga2, random, or uniform (one ratio for all)")
+    p.add_argument("--no-uniform-start", dest="uniform_start", action="store_false",
+                   help="let the sampler pick the first trial's knobs too (default: the first trial is the uniform shape at the whole budget)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--study-name", help=f"study name (default <tracker>-<budget>, e.g. {DEFAULT_TRACKER}-50m)")
     p.add_argument("--storage", help="where the study lives, shared by every worker: postgresql://USER:PASSWORD@HOST/DB "
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, trust_pickle=args.trust_pickle, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
         proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, proxy=args.proxy,
         supernet_steps=args.supernet_steps, oneshot_score=args.oneshot_score, min_share=args.min_budget_share, study_name=args.study_name,
-        storage=args.storage, sampler=args.sampler, seed=args.seed, workers=args.workers, backend=args.backend,
+        storage=args.storage, sampler=args.sampler, uniform_start=args.uniform_start, seed=args.seed, workers=args.workers, backend=args.backend,
         device=device, amp=amp, importance=args.importance, runs_dir=args.runs_dir, trial_timeout=args.trial_timeout,
         distill=args.distill, parent_steps=args.parent_steps, validate_steps=args.validate_steps,
         validate_max=args.validate_max, validate_sequences=args.validate_sequences, export=not args.no_export, ray_address=args.ray_address, threads=args.threads,

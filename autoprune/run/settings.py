@@ -92,7 +92,7 @@ _GROUPED = {
 _OPTION_ORDER = (
     "tracker", "budget_kind", "budget_value", "preset", "checkpoint", "trust_pickle", "data", "space", "trials",
     "timeout", "proxy_steps", "proxy_sequences", "proxy", "supernet_steps", "oneshot_score", "min_share", "runtime",
-    "study_name", "storage", "sampler", "seed", "workers", "threads", "backend", "device", "amp", "importance",
+    "study_name", "storage", "sampler", "uniform_start", "seed", "workers", "threads", "backend", "device", "amp", "importance",
     "runs_dir", "trial_timeout", "distill", "parent_steps", "validate_steps", "validate_max", "validate_sequences",
     "export", "ray_address", "command",
 )
@@ -115,6 +115,7 @@ class SearchSettings:
     study_name: str | None = None
     storage: str | None = None
     sampler: str = "tpe"
+    uniform_start: bool = True  # the first trial holds the uniform shape (search/trials.py: fill_budget_first)
     seed: int = 0
     importance: str = "l1"
     runs_dir: str = "runs"

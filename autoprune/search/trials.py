@@ -38,19 +38,32 @@ def open_study(s: SearchSettings, *, storage=None, heartbeat: bool = True, worke
 
 
 FILLS_BUDGET_KEY = "fills_budget"
+UNIFORM_START_KEY = "uniform_start"  # the trial holds the uniform shape the search started from
 
 
-def fill_budget_first(study: optuna.Study, s: SearchSettings) -> bool:
+def fill_budget_first(study: optuna.Study, s: SearchSettings, space=None) -> bool:
     """Queue a new study's first trial at the whole budget; returns whether it did.
 
     The export must lie at 90-100 % of the budget, and only about a quarter of the sampled
     shares fill it: a search of a few trials could end with no child there (a 2-trial search
     on ostrack/vitb-256-ce at 1 % exported 80 % of its budget). One trial at share 1 makes
-    sure some child does; the sampler still picks its knobs.
+    sure some child does.
+
+    ``space`` (the pruner's bound space): that trial holds the uniform shape, the baseline
+    every pruning method is measured against, so the search starts from it; its sampler and
+    its validation see uniform beside what they find, and a search whose proxy ranks nothing
+    above it exports it instead of a worse guess. Without ``space`` the sampler picks the knobs.
     """
-    if s.sampler == UNIFORM or s.budget.min_share >= 1.0 or study.get_trials(deepcopy=False):
+    if s.sampler == UNIFORM or study.get_trials(deepcopy=False):
         return False
-    study.enqueue_trial({"budget_share": 1.0}, user_attrs={FILLS_BUDGET_KEY: True})
+    params = {} if space is None else dict(space.uniform_start())
+    attrs = {} if space is None else {UNIFORM_START_KEY: True}
+    if s.budget.min_share < 1.0:
+        params["budget_share"] = 1.0
+        attrs[FILLS_BUDGET_KEY] = True
+    if not params:
+        return False
+    study.enqueue_trial(params, user_attrs=attrs)
     return True
 
 

@@ -259,7 +259,8 @@ class Study:
                 data=None if self.spec.builtin else str(self.root), space=settings.get("space"),
                 trials=int(settings.get("trials", 8)), proxy_steps=int(settings.get("proxy_steps", 20)),
                 proxy_sequences=int(settings.get("proxy_sequences", 2)), sampler=settings.get("sampler", "tpe"),
-                seed=self._seed, runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
+                # random search stays random; the search starts from the uniform shape unless told not to
+                uniform_start=bool(settings.get("uniform_start", method == "search")), seed=self._seed, runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
                 study_name=cell_key(fam.name, method, budget, self._seed), command=f"autoprune study run {self.spec.source}",
                 device=self.device, amp=self.amp,
                 # a cell compares methods at its budget: every trial aims within 10 % of it (a little

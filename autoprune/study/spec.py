@@ -19,7 +19,7 @@ _TOP = {"name", "description", "data", "seed", "seeds", "budgets", "finetune_ste
 _FAMILY_KEYS = {"preset", "checkpoint", "parent_steps", "lr", "trust_pickle"}
 _METHOD_KEYS = {
     "gates": {"steps", "mode", "layerwise_at_or_below"},
-    "search": {"trials", "proxy_steps", "proxy_sequences", "sampler", "space"},
+    "search": {"trials", "proxy_steps", "proxy_sequences", "sampler", "space", "uniform_start"},
     "random": {"trials", "proxy_steps", "proxy_sequences", "space"},  # the search with random sampling
     "uniform": {"importance", "space"},
 }

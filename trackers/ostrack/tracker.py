@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from autoprune.geometry import clip_box, context_side
+from trackers.common.boxes import smooth_size
 from trackers.common.crops import crop_tensor
 from trackers.common.settings import Setting
 from trackers.common.tracking import ModelTracker
@@ -39,7 +40,14 @@ class OSTrackTracker(ModelTracker):
     """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
 
     name = "OSTrack"
-    SETTINGS = {"window": Setting(bool), "clip_margin": Setting(float)}
+    # window_influence blends the map with the Hann window (1: OSTrack's plain product);
+    # size_lr moves the box size that fraction of the way to each prediction (1: no smoothing).
+    SETTINGS = {
+        "window": Setting(bool),
+        "clip_margin": Setting(float),
+        "window_influence": Setting(float, within=lambda v: 0.0 <= v <= 1.0, expected="in [0, 1] (1: the plain product)"),
+        "size_lr": Setting(float, within=lambda v: 0.0 < v <= 1.0, expected="in (0, 1] (1: no smoothing)"),
+    }
 
     def configure(self, rec: Mapping[str, Any]) -> None:
         self.template_size, self.search_size = rec["template_size"], rec["search_size"]
@@ -70,8 +78,12 @@ class OSTrackTracker(ModelTracker):
         out = self.model.track(self.cache, self._crop(image, side, self.search_size))
         score = out["score_map"]
         if self.hp["window"]:
-            score = score * self.window.to(score.device)
+            influence = self.hp["window_influence"]
+            score = score * ((1.0 - influence) + influence * self.window.to(score.device))
         box = decode_boxes(score, out["size_map"], out["offset_map"])[0].double().cpu().numpy()
+        located = crop_box_to_image(box, self._center(), side)
+        if self.hp["size_lr"] < 1.0:
+            located = smooth_size(located, self.box, self.hp["size_lr"])
         height, width = image.shape[:2]
-        self.box = clip_box(crop_box_to_image(box, self._center(), side), width, height, min_size=self.hp["clip_margin"])
+        self.box = clip_box(located, width, height, min_size=self.hp["clip_margin"])
         return self.box.copy()

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from autoprune.geometry import box_center
+from trackers.common.boxes import smooth_size
 from trackers.common.crops import crop_tensor, record_crop_spec
 from trackers.common.settings import Setting
 from trackers.common.tracking import ModelTracker
@@ -81,17 +82,9 @@ class StarkTracker(ModelTracker):
         height, width = image.shape[:2]
         located = self.locate(box, center, side)
         if self.size_lr < 1.0:
-            located = self.smooth_size(located, self.state, self.size_lr)
+            located = smooth_size(located, self.state, self.size_lr)
         self.state = clip_with_margin(located, width, height, self.margin)
         return self.state.copy()
-
-    @staticmethod
-    def smooth_size(box: np.ndarray, previous: np.ndarray, lr: float) -> np.ndarray:
-        """Keep the predicted centre; move width and height only ``lr`` of the way to the prediction."""
-        cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
-        w = (1.0 - lr) * previous[2] + lr * box[2]
-        h = (1.0 - lr) * previous[3] + lr * box[3]
-        return np.array([cx - w / 2.0, cy - h / 2.0, w, h])
 
     @staticmethod
     def locate(box: Sequence[float], center: Sequence[float], side: float) -> np.ndarray:
