@@ -153,6 +153,8 @@ def test_cells_of_another_parent_are_made_again(tmp_path):
     (lambda s: s.replace("ostrack: {preset: tiny}", "ostrack: {preset: huge}"), "unknown preset 'huge'"),
     (lambda s: s.replace("uniform: {}", "uniform: {importance: l1, steps: 3}"), "unknown key(s) steps in methods.uniform"),
     (lambda s: s.replace("uniform: {}", "magic: {}"), "methods.magic must be one of"),
+    # the one-shot search has no fine-tune proxy steps to set
+    (lambda s: s.replace("uniform: {}", "oneshot: {proxy_steps: 3}"), "unknown key(s) proxy_steps in methods.oneshot"),
     (lambda s: s.replace("finetune_steps: 1", "finetune_steps: -1"), "finetune_steps must be an integer >= 0"),
     (lambda s: s + "\n  - [", "not valid YAML"),
     (lambda s: s.replace("seeds: 2", "seeds: 0"), "seeds must be an integer >= 1"),

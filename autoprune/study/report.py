@@ -15,7 +15,8 @@ from autoprune.study.run import Cell
 from autoprune.study.spec import StudySpec
 from autoprune.study.stats import Bootstrap, Scores, separated
 
-METHOD_LABEL = {"gates": "learned gates (paper)", "search": "autoprune search", "random": "random search", "uniform": "uniform"}
+METHOD_LABEL = {"gates": "learned gates (paper)", "search": "autoprune search", "oneshot": "autoprune search, one-shot proxy",
+                "random": "random search", "uniform": "uniform"}
 
 
 def _pct(x: float) -> str:
