@@ -93,3 +93,17 @@ def test_train_with_weights_alone_takes_the_family_from_the_saved_model(tmp_path
 
     family, model = load_saved(out)
     assert family.name == "stark" and model.arch["d_model"] == 64
+
+
+def test_default_trial_count_follows_the_proxy():
+    from autoprune.cli import build_parser
+    from autoprune.commands.search import DEFAULT_TRIALS, settings_from_args
+
+    def trials(*extra: str) -> int:
+        args = build_parser().parse_args(["search", "--tracker", "siamrpn", "--budget-mflops", "50", *extra])
+        return settings_from_args(args).trials
+
+    assert trials() == DEFAULT_TRIALS["finetune"] == 12
+    assert trials("--proxy", "oneshot") == DEFAULT_TRIALS["oneshot"] > 12
+    assert trials("--proxy", "oneshot", "--trials", "5") == 5
+    assert build_parser().parse_args(["search", "--budget-mflops", "5", "--no-uniform-start"]).uniform_start is False

@@ -27,6 +27,11 @@ def _seconds(text: str) -> float:
     return value
 
 
+# The default trial count follows the proxy: a fine-tune trial costs 10-30 s on 2 CPU cores,
+# a one-shot trial (a slice of the supernet, BatchNorm re-estimated, loss on fixed pairs) 2-5 s.
+DEFAULT_TRIALS = {"finetune": 12, "oneshot": 48}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = (
         "Search per-layer pruning ratios of a tracker under a per-frame budget. FLOPs are counted as "
@@ -46,7 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-pickle", action="store_true", help="allow pickled objects in --checkpoint (only for files you trust)")
     p.add_argument("--data", help="dataset root (GOT-10k / LaSOT / OTB / TrackingNet); default: the built-in dataset")
     p.add_argument("--space", help="search-space YAML (default: the family's built-in space)")
-    p.add_argument("--trials", type=positive_int, default=12, help="finished trials the study should hold (default 12)")
+    p.add_argument("--trials", type=positive_int,
+                   help="finished trials the study should hold (default: 12 with the fine-tune proxy, "
+                        f"{DEFAULT_TRIALS['oneshot']} with the one-shot one, whose trials cost seconds)")
     p.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
     p.add_argument("--trial-timeout", type=_seconds, help="fail a trial that runs longer than this many seconds")
     p.add_argument("--proxy-steps", type=non_negative_int, default=30, help="fine-tune steps of the proxy score (default 30)")
@@ -100,21 +107,18 @@ def _family_and_preset(args: argparse.Namespace) -> tuple[str, str | None]:
     return tracker, preset
 
 
-def run(args: argparse.Namespace) -> int:
-    from autoprune.data import builtin_root
-    from autoprune.data.verify import check_splits
-    from autoprune.outputs import check_writable
-    from autoprune.pipeline import search
+def settings_from_args(args: argparse.Namespace):
+    """The SearchSettings the parsed command line asks for (paths as given)."""
     from autoprune.run.budget import parse_budget
-    from autoprune.run.paths import with_absolute_paths
     from autoprune.run.settings import SearchSettings
 
     budget = parse_budget(args.budget_mflops, args.budget_ms)
     device, amp = device_from_args(args)
     tracker, preset = _family_and_preset(args)
-    settings = SearchSettings.from_options(
+    return SearchSettings.from_options(
         tracker=tracker, budget_kind=budget.kind, budget_value=budget.value, preset=preset,
-        checkpoint=args.checkpoint, trust_pickle=args.trust_pickle, data=args.data, space=args.space, trials=args.trials, timeout=args.timeout,
+        checkpoint=args.checkpoint, trust_pickle=args.trust_pickle, data=args.data, space=args.space,
+        trials=args.trials if args.trials is not None else DEFAULT_TRIALS[args.proxy], timeout=args.timeout,
         proxy_steps=args.proxy_steps, proxy_sequences=args.proxy_sequences, proxy=args.proxy,
         supernet_steps=args.supernet_steps, oneshot_score=args.oneshot_score, min_share=args.min_budget_share, study_name=args.study_name,
         storage=args.storage, sampler=args.sampler, uniform_start=args.uniform_start, seed=args.seed, workers=args.workers, backend=args.backend,
@@ -124,7 +128,16 @@ def run(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         command="autoprune " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:])),
     )
-    settings = with_absolute_paths(settings)  # run.json records where things are, whatever the next command's directory
+
+
+def run(args: argparse.Namespace) -> int:
+    from autoprune.data import builtin_root
+    from autoprune.data.verify import check_splits
+    from autoprune.outputs import check_writable
+    from autoprune.pipeline import search
+    from autoprune.run.paths import with_absolute_paths
+
+    settings = with_absolute_paths(settings_from_args(args))  # run.json records where things are, whatever the next command's directory
     # every image and box the trials will read, and every place it writes, before any trial or file
     check_writable(settings.runs_dir, "--runs-dir")
     if settings.storage and settings.storage.startswith("journal:"):
