@@ -23,7 +23,9 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
     torch.set_num_threads(1)
     search = {"trials": 2 if quick else 8, "proxy_steps": 1 if quick else 20, "proxy_sequences": 1 if quick else 2}
     spec = parse_spec({
-        "name": f"seed-{seed}", "data": "builtin", "seed": seed, "budgets": budgets,
+        # seeds: [seed] — this process makes this seed's cells only (a spec's default is 3 seeds from
+        # "seed" on, which made each process repeat its neighbours' seeds)
+        "name": f"seed-{seed}", "data": "builtin", "seed": seed, "seeds": [seed], "budgets": budgets,
         "finetune_steps": 2 if quick else 150, "batch_size": 8, "max_sequences": 1 if quick else None,
         "families": {name: {"preset": preset} for name, preset in families.items()},
         # oneshot: the search with the one-shot proxy, its supernet as in proxy_fidelity (200 steps)
@@ -64,7 +66,9 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
         with ProcessPoolExecutor(max_workers=min(len(seeds), os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
             results = list(pool.map(_seed_cells, seeds, [quick] * len(seeds), [str(work)] * len(seeds),
                                     [families] * len(seeds), [budgets] * len(seeds), [device] * len(seeds)))
-    seeded = [(seed, Cell(**c)) for seed, seed_cells in zip(seeds, results) for c in seed_cells]
+    # each cell by its own seed, once (a cell found twice is the same child of the same seed)
+    unique = {cell.key: cell for cell in (Cell(**c) for seed_cells in results for c in seed_cells)}
+    seeded = [(cell.seed, cell) for cell in unique.values() if cell.seed in seeds]
     cells = [c for _, c in seeded]
     rows, goals, per_seed, paired = [], [], {}, {}
     for name, preset in families.items():
