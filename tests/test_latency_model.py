@@ -133,6 +133,17 @@ def test_a_child_at_the_budget_is_validated_even_when_a_smaller_one_outscores_it
     assert [t.number for t in select_for_validation(_study_with([(0.5, 0.3), (0.96, 0.4)]), 1)] == [1]
 
 
+def test_with_no_child_at_the_budget_the_nearest_one_is_validated():
+    from autoprune.validate.pareto import select_for_validation
+
+    # every child measured under 90 % of its budget; the 40 % one dominates the front
+    study = _study_with([(0.4, 0.50), (0.7, 0.45), (0.89, 0.30), (0.6, 0.20), (1.1, 0.9)])
+    assert [t.number for t in select_for_validation(study, 2)] == [0, 2]
+    assert [t.number for t in select_for_validation(study, 1)] == [2]
+    # already on the front: nothing is replaced
+    assert [t.number for t in select_for_validation(_study_with([(0.4, 0.3), (0.85, 0.5)]), 2)] == [1, 0]
+
+
 def test_the_projection_is_rescaled_by_what_the_children_measured():
     from autoprune.run.budget import Budget
     from autoprune.search.objective import Objective

@@ -114,16 +114,23 @@ def select_for_validation(study: optuna.Study, max_children: int | None) -> list
 
     When a smaller child out-scores every child at the budget, none of those is on the front,
     and the export would have to fall back to a child far under what the user asked for; so
-    the best-scoring child at 90-100 % of the budget takes the last place.
+    the best-scoring child at 90-100 % of the budget takes the last place. When no child
+    reaches 90 % (a latency search whose children all measured a little fast), the place goes
+    to the child nearest the budget: the export then weighs it against the front's smaller
+    children by full validation instead of by their proxy score alone.
     """
     front = pareto(study)
     front.sort(key=lambda t: -t.values[0])
     chosen = front[:max_children] if max_children else front
     if chosen and not any(_at_budget(t) for t in chosen):
-        at_budget = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                     if feasible(t) and _at_budget(t) and t.values and math.isfinite(t.values[0])]
+        scored = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                  if feasible(t) and t.values and math.isfinite(t.values[0])]
+        at_budget = [t for t in scored if _at_budget(t)]
         if at_budget:
             best = max(at_budget, key=lambda t: t.values[0])
+        else:
+            best = max(scored, key=lambda t: budget_use(t) or 0.0, default=None)
+        if best is not None and all(t.number != best.number for t in chosen):
             chosen = (chosen[:-1] if max_children and len(chosen) >= max_children else chosen) + [best]
     return chosen
 
