@@ -251,7 +251,7 @@ def pareto_table(study: optuna.Study, *, unit: str) -> Table:
             f"{v['full_sr75']:.3f}" if v else "-",
         )
     table.caption = ("* the chosen child (highest full-validation AO among children at 90-100 % of the budget, else among all); "
-                     "+ validated beside the front (the best-scored child at the budget, when no front child is); "
+                     "+ validated beside the front (the best-scored child at the budget when no front child is, or the one nearest it when none is); "
                      "FLOPs are multiply-accumulates (MACs)")
     return table
 
