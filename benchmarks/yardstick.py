@@ -198,28 +198,25 @@ def yardstick(quick: bool, device: str = "cpu") -> dict:
     families = {"siamrpn": "small"} if quick else FAMILIES
     recipe = dict(VALIDATION_RECIPE)
     rows, goals, detail = [], [], {}
+    # The test split is never tuned on (tracker settings are picked on val): the check that
+    # the parent-vs-MIL comparison holds beyond the split it was tuned on.
+    test = _test_split(quick)
     for name, preset in families.items():
         family, parent, weights, train, val = _setup(name, preset, quick)
-        names = [s.name for s in val]
-        ref = {}
-        for label, make in (("static", StaticBoxTracker), ("mil", OpenCVTracker)):
-            ref[label] = store.get_or_run({"what": label, "sequences": names},
-                                          lambda make=make: _totals(evaluate(make(), val, progress=False)))
-        hparams = family.make_tracker(parent).hp  # part of every key: other settings score other numbers
-        ref["parent"] = store.get_or_run({"what": "parent", "family": name, "parent": weights_fingerprint(parent),
-                                          "hparams": hparams, "sequences": names},
-                                         lambda: _totals(evaluate(family.make_tracker(parent), val, progress=False)))
-        # The test split is never tuned on (tracker settings are picked on val): the check that
-        # the parent-vs-MIL comparison holds beyond the split it was tuned on.
-        test = _test_split(quick)
-        test_names = [s.name for s in test]
-        test_ref = {
-            "mil": store.get_or_run({"what": "mil", "sequences": test_names},
-                                    lambda: _totals(evaluate(OpenCVTracker(), test, progress=False))),
-            "parent": store.get_or_run({"what": "parent", "family": name, "parent": weights_fingerprint(parent),
-                                        "hparams": hparams, "sequences": test_names},
-                                       lambda: _totals(evaluate(family.make_tracker(parent), test, progress=False))),
-        }
+        hparams = family.make_tracker(parent).hp  # part of the parent's keys: other settings score other numbers
+        parent_id = {"what": "parent", "family": name, "parent": weights_fingerprint(parent), "hparams": hparams}
+
+        def scored(sequences, make_tracker, **identity) -> dict:
+            """Per-sequence results of one tracker on ``sequences``, cached under what it is and where it ran."""
+            return store.get_or_run({**identity, "sequences": [s.name for s in sequences]},
+                                    lambda: _totals(evaluate(make_tracker(), sequences, progress=False)))
+
+        def make_parent():
+            return family.make_tracker(parent)
+
+        ref = {"static": scored(val, StaticBoxTracker, what="static"), "mil": scored(val, OpenCVTracker, what="mil"),
+               "parent": scored(val, make_parent, **parent_id)}
+        test_ref = {"mil": scored(test, OpenCVTracker, what="mil"), "parent": scored(test, make_parent, **parent_id)}
         test_cis = {k: _interval(v) for k, v in test_ref.items()}
         versus_mil = {split: _paired(refs["parent"], refs["mil"]) for split, refs in (("val", ref), ("test", test_ref))}
         steps = 2 if quick else family.validate_steps

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import trackers
-from autoprune.data import builtin_root, open_split
+from conftest import builtin_val_sequence, track_steps
 from autoprune.errors import ConfigError
 from autoprune.geometry import box_in_crop, context_side
 from trackers.ostrack.head import decode_boxes
@@ -72,12 +72,9 @@ def test_tracker_settings_are_checked():
 def test_default_settings_smooth_the_size_official_ones_do_not():
     torch.manual_seed(0)
     model = FAMILY.create("tiny")
-    seq = open_split(builtin_root(), "val")[0]
-    boxes = {}
-    for name, settings in (("smoothed", {"clip_margin": 0.0}), ("raw", {"size_lr": 1.0, "clip_margin": 0.0})):
-        tracker = FAMILY.make_tracker(model, settings)
-        tracker.init(seq.image(0), seq.boxes[0])
-        boxes[name] = tracker.update(seq.image(1))
+    seq = builtin_val_sequence()
+    boxes = {name: track_steps(FAMILY.make_tracker(model, settings), seq, 2)[0]
+             for name, settings in (("smoothed", {"clip_margin": 0.0}), ("raw", {"size_lr": 1.0, "clip_margin": 0.0}))}
     assert FAMILY.make_tracker(model).hp["size_lr"] == 0.4 and FAMILY.make_tracker(model, "official").hp["size_lr"] == 1.0
     # One update from the true box: the smoothed size is 40 % of the way to the raw prediction,
     # around the same centre.

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 import trackers
-from conftest import load_as_checkpoint
-from autoprune.data import builtin_root, open_split
+from conftest import builtin_val_sequence, load_as_checkpoint, track_steps
 from autoprune.errors import ConfigError
 from autoprune.geometry import box_in_crop
 from trackers.common.boxes import giou, smooth_size
@@ -102,13 +101,10 @@ def test_size_smoothing_keeps_the_centre_and_moves_the_size_part_way():
 def test_cpu_settings_smooth_the_size_official_ones_do_not():
     torch.manual_seed(0)
     model = FAMILY.create("tiny")
-    seq = open_split(builtin_root(), "val")[0]
-    boxes = {}
+    seq = builtin_val_sequence()
     # margin 0: the untrained model's tiny boxes must not be clipped to STARK's 10-pixel floor.
-    for name, settings in (("smoothed", {"margin": 0.0}), ("raw", {"size_lr": 1.0, "margin": 0.0})):
-        tracker = FAMILY.make_tracker(model, settings)
-        tracker.init(seq.image(0), seq.boxes[0])
-        boxes[name] = tracker.update(seq.image(1))
+    boxes = {name: track_steps(FAMILY.make_tracker(model, settings), seq, 2)[0]
+             for name, settings in (("smoothed", {"margin": 0.0}), ("raw", {"size_lr": 1.0, "margin": 0.0}))}
     assert FAMILY.make_tracker(model).size_lr == 0.3 and FAMILY.make_tracker(model, "official").size_lr == 1.0
     # One update from the true box: the smoothed size is 30 % of the way to the raw prediction.
     w0, h0 = seq.boxes[0][2:]

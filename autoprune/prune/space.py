@@ -266,7 +266,8 @@ class BoundSpace:
         """Trial parameters (as ``sample`` names and bounds them) of the uniform shape: every
         width knob at its top, depth and crops full. The budget projection scales all widths by
         one factor, so this projects to the uniform child at any target."""
-        return {k.name: (min(int(k.high), self.containers[k.name]) if k.is_depth else k.high) for k in self.knobs}
+        shape = self.uniform(1.0)
+        return {k.name: (min(int(k.high), shape[k.name]) if k.is_depth else shape[k.name]) for k in self.knobs}
 
     def random(self, rng) -> dict[str, float]:
         """Uniformly random knob values from a ``numpy.random.Generator`` (tests, benchmarks)."""

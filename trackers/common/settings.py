@@ -22,6 +22,11 @@ class Setting:
     expected: str = ""  # the range, in words, for the error
 
 
+# The box size moves this fraction of the way to each prediction (trackers/common/boxes.py:
+# smooth_size); the trackers that smooth it read it the same way.
+SIZE_LR = Setting(float, within=lambda v: 0.0 < v <= 1.0, expected="in (0, 1] (1: no smoothing)")
+
+
 @dataclass(frozen=True)
 class TrackerSettings:
     family: str

@@ -14,7 +14,7 @@ import torch
 from autoprune.geometry import clip_box, context_side
 from trackers.common.boxes import smooth_size
 from trackers.common.crops import crop_tensor
-from trackers.common.settings import Setting
+from trackers.common.settings import SIZE_LR, Setting
 from trackers.common.tracking import ModelTracker
 from trackers.ostrack.head import decode_boxes
 
@@ -46,7 +46,7 @@ class OSTrackTracker(ModelTracker):
         "window": Setting(bool),
         "clip_margin": Setting(float),
         "window_influence": Setting(float, within=lambda v: 0.0 <= v <= 1.0, expected="in [0, 1] (1: the plain product)"),
-        "size_lr": Setting(float, within=lambda v: 0.0 < v <= 1.0, expected="in (0, 1] (1: no smoothing)"),
+        "size_lr": SIZE_LR,
     }
 
     def configure(self, rec: Mapping[str, Any]) -> None:

@@ -12,7 +12,7 @@ import torch
 from autoprune.geometry import box_center
 from trackers.common.boxes import smooth_size
 from trackers.common.crops import crop_tensor, record_crop_spec
-from trackers.common.settings import Setting
+from trackers.common.settings import SIZE_LR, Setting
 from trackers.common.tracking import ModelTracker
 
 
@@ -48,7 +48,7 @@ class StarkTracker(ModelTracker):
     SETTINGS = {
         "mask_padding": Setting(bool),
         "margin": Setting(float),
-        "size_lr": Setting(float, within=lambda v: 0.0 < v <= 1.0, expected="in (0, 1] (1: no smoothing)"),
+        "size_lr": SIZE_LR,
     }
 
     def configure(self, rec: Mapping[str, Any]) -> None:
