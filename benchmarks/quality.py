@@ -30,6 +30,8 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
         "families": {name: {"preset": preset} for name, preset in families.items()},
         # oneshot: the search with the one-shot proxy, its supernet as in proxy_fidelity (200 steps)
         "methods": {"search": {**search, "sampler": "tpe"}, "random": search, "uniform": {"importance": "l1"},
+                    # the search's fine-tune, scored by the loss on fixed val pairs instead of tracking
+                    "distill-loss": {"trials": search["trials"], "proxy_steps": search["proxy_steps"], "sampler": "tpe"},
                     "oneshot": {"trials": search["trials"], "proxy_sequences": search["proxy_sequences"], "sampler": "tpe",
                                 "supernet_steps": 2 if quick else 200, "oneshot_score": "loss"},
                     "gates": {"steps": 2 if quick else 150, "mode": "naive", "layerwise_at_or_below": 0.01}},
@@ -88,7 +90,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
             per_seed[row["family"] + " " + row["budget"]] = {
                 method: [c.ao for c in cells if c.family == name and c.method == method and c.budget == budget]
                 for method in QUALITY_METHODS}
-            for searcher, other in (("search", "uniform"), ("search", "random"), ("oneshot", "uniform"), ("oneshot", "random")):
+            for searcher, other in COMPARED:
                 diff = _paired_over_seeds(seeded, name, budget, searcher, other)
                 if diff is None:
                     continue
@@ -106,7 +108,8 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              "Parents: the shipped demo parents trained on the built-in data. Search and random search: 8 trials, "
              "20-step proxy on 2 sequences; the best-proxy feasible trial is the child. The search's first trial is "
              "the uniform shape at the whole budget (its default; random search has no such start), so it returns "
-             "uniform's child unless its proxy ranks another above it. oneshot: the same search scored by the one-shot "
+             "uniform's child unless its proxy ranks another above it. distill-loss: the same search and fine-tune, "
+             "scored by minus the loss on fixed val pairs instead of tracking. oneshot: the same search scored by the one-shot "
              "proxy (a 200-step supernet per search, then minus the loss of each sliced child on fixed val pairs).",
              "Budgets below the smallest child a method can make hold that method's smallest child: " + "; ".join(floors)
              if floors else "Every method reached every budget.",
@@ -114,14 +117,14 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              "Paired differences: the three seeds' children of two methods scored on the same val sequences, "
              "pooled as (seed, sequence) pairs and bootstrapped over them; relative to the second method's AO."]
     return {"title": "Search quality at equal per-frame MACs", "rows": rows, "goals": goals,
-            "columns": ["family", "budget", *QUALITY_METHODS,
-                        "search - uniform [95 % CI]", "search - random [95 % CI]",
-                        "oneshot - uniform [95 % CI]", "oneshot - random [95 % CI]"],
+            "columns": ["family", "budget", *QUALITY_METHODS, *(f"{a} - {b} [95 % CI]" for a, b in COMPARED)],
             "notes": notes, "per_seed_ao": per_seed, "paired": paired}
 
 
 SEARCH_QUALITY_FAMILIES = {"siamrpn": "small", "ostrack": "tiny"}
-QUALITY_METHODS = ("search", "oneshot", "random", "uniform", "gates")  # table order
+QUALITY_METHODS = ("search", "distill-loss", "oneshot", "random", "uniform", "gates")  # table order
+SEARCHERS = ("search", "distill-loss", "oneshot")  # the searches, each against both baselines
+COMPARED = tuple((a, b) for a in SEARCHERS for b in ("uniform", "random"))
 # Bump when the child fine-tune changes: cached cells are then results of another recipe.
 # 2: child fine-tunes at the family's LR for trained weights; 3: the search starts from the
 # uniform shape, ostrack tracks with size smoothing
@@ -169,7 +172,7 @@ def _why_search_is_close() -> str:
             "start-up after the uniform start; and the AO spread between seeds is as large as the gaps between methods.")
 
 
-FIDELITY_SCORES = ("proxy AO", "oneshot loss", "oneshot distill", "oneshot AO")
+FIDELITY_SCORES = ("proxy AO", "distill-loss", "oneshot loss", "oneshot distill", "oneshot AO")
 
 
 def _tau_interval(scores: list[float], truth: list[float], draws: int = 2000, seed: int = 0) -> list[float]:
@@ -189,8 +192,12 @@ def _tau_interval(scores: list[float], truth: list[float], draws: int = 2000, se
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
-def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
+def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", preset: str = "small") -> dict:
     """Kendall tau between each proxy score and full-validation AO over random children of one family.
+
+    ``proxy_fidelity`` is siamrpn/small; ``proxy_fidelity_ostrack`` and ``proxy_fidelity_stark``
+    (benchmarks/suite.py) run the same on those families' demo parents, each to its own file,
+    so one family can be re-run without the others.
 
     The fine-tune proxy ("proxy AO", what `--proxy finetune` does) and the three one-shot
     scores of children cut from one supernet. A full run keeps the supernet and each child's
@@ -203,14 +210,13 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
     from scipy.stats import kendalltau
 
     from autoprune.data import builtin_root, open_split
-    from autoprune.proxy import ProxySettings, proxy_score
+    from autoprune.proxy import ProxySettings, finetune_child, proxy_score
     from autoprune.proxy.evaluator import finetune_lr
-    from autoprune.proxy.oneshot import OneShotScorer, OneShotSettings, SupernetSettings, load_supernet, save_supernet, train_supernet
+    from autoprune.proxy.oneshot import HeldOutPairs, OneShotScorer, OneShotSettings, SupernetSettings, load_supernet, save_supernet, train_supernet
     from autoprune.prune.pruner import Pruner
     from autoprune.prune.space import load_space
     from autoprune.run.parent import prepare_parent
 
-    name, preset = "siamrpn", "small"
     family = trackers.get(name)
     root = builtin_root()
     train, val = open_split(root, "train"), open_split(root, "val")
@@ -244,8 +250,9 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
         (work / f"supernet-{tag}.json").write_text(json.dumps(summary))
         supernet_seconds = summary["seconds"]
     scorer = OneShotScorer(family, pruner, supernet, train_sequences=train, val_sequences=val, settings=oneshot, device=device)
+    held_out = HeldOutPairs(family, parent, val, batches=oneshot.held_out_batches, batch_size=oneshot.batch_size, device=device)
     rng = np.random.default_rng(0)
-    rows, seconds = [], {"proxy AO": [], "oneshot": []}
+    rows, seconds = [], {"proxy AO": [], "distill-loss": [], "oneshot": []}
     for i in range(n):
         values = draw(rng)
         done = work / f"child-{name}-{preset}-{parent_key}-lr{finetune_lr(family, full):g}-v{val_count}-{i}.json"  # fine-tune scores: independent of the supernet
@@ -271,6 +278,15 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
                                                 settings=replace(full, seed=1), parent=parent).ao
             if not quick:
                 done.write_text(json.dumps(row))
+        if "distill-loss" not in row:  # the proxy's fine-tune again, then the loss on fixed val pairs (--proxy distill-loss)
+            torch.manual_seed(i)
+            child, arch = pruner.prune(values)
+            start = time.perf_counter()
+            finetune_child(family, child, train_sequences=train, settings=proxy, parent=parent)
+            row["distill-loss"] = held_out.scores(child)["loss"]
+            row["distill-loss s"] = time.perf_counter() - start
+            if not quick:
+                done.write_text(json.dumps(row))
         row.setdefault("full AO seed 0", row["full AO"])
         row["full AO"] = (row["full AO seed 0"] + row["full AO seed 1"]) / 2
         start = time.perf_counter()
@@ -278,6 +294,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
         row["oneshot s"] = time.perf_counter() - start
         row.update({f"oneshot {'AO' if k == 'ao' else k}": v for k, v in scores.items()})
         seconds["proxy AO"].append(row["proxy AO s"])
+        seconds["distill-loss"].append(row["distill-loss s"])
         seconds["oneshot"].append(row["oneshot s"])
         rows.append(row)
     full_ao = [r["full AO"] for r in rows]
@@ -302,7 +319,10 @@ def proxy_fidelity(quick: bool, device: str = "cpu") -> dict:
                       f"BatchNorm re-estimated on {oneshot.bn_batches} batches, minus the loss and minus the distillation "
                       f"error against the parent on {oneshot.held_out_batches} fixed val batches of "
                       f"{oneshot.batch_size} pairs, AO on {oneshot.sequences} val sequences.",
-                      f"Wall time per child: fine-tune proxy {per_trial['proxy AO']:.1f} s, all three one-shot scores "
+                      f"distill-loss: the same {proxy.steps}-step fine-tune, then minus the loss on the one-shot scores' "
+                      "fixed val pairs (no tracking).",
+                      f"Wall time per child: fine-tune proxy {per_trial['proxy AO']:.1f} s, distill-loss "
+                      f"{per_trial['distill-loss']:.1f} s, all three one-shot scores "
                       f"{per_trial['oneshot']:.1f} s (plus the supernet once).",
                       "Children: random knob settings projected to random budgets between 8 % and 80 % of the parent's MACs "
                       "(the supernet's random children are drawn the same way).",

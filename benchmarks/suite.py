@@ -1,6 +1,7 @@
 """The benchmarks: pruning overhead and tracker speed here; latency, quality and the yardstick in their own modules."""
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -118,6 +119,8 @@ BENCHMARKS = {
     "parent_recipes": parent_recipes,
     "search_quality": search_quality,
     "proxy_fidelity": proxy_fidelity,
+    "proxy_fidelity_ostrack": functools.partial(proxy_fidelity, name="ostrack", preset="tiny"),
+    "proxy_fidelity_stark": functools.partial(proxy_fidelity, name="stark", preset="small"),
     "prune_overhead": prune_overhead,
     "latency_efficiency": latency_efficiency,
     "latency_model": latency_model,

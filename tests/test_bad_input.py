@@ -65,7 +65,7 @@ def cli(capsys, *args: str) -> tuple[int, str]:
     (["--budget-mflops", "25", "--tracker", "kcf"], ["unknown tracker 'kcf'", "valid trackers: ostrack, siamrpn, stark"]),
     (["--budget-mflops", "25", "--data", "/nonexistent/data"], ["dataset root /nonexistent/data does not exist"]),
     (["--budget-mflops", "25", "--min-budget-share", "0"], ["--min-budget-share must be in (0, 1], got 0"]),
-    (["--budget-mflops", "25", "--proxy", "guess"], ["invalid choice: 'guess'", "'finetune', 'oneshot'"]),
+    (["--budget-mflops", "25", "--proxy", "guess"], ["invalid choice: 'guess'", "'finetune', 'distill-loss', 'oneshot'"]),
 ])
 def test_search_bad_input_is_one_line_and_writes_no_run(tmp_path, capsys, extra, expected):
     runs = tmp_path / "runs"

@@ -105,5 +105,6 @@ def test_default_trial_count_follows_the_proxy():
 
     assert trials() == DEFAULT_TRIALS["finetune"] == 12
     assert trials("--proxy", "oneshot") == DEFAULT_TRIALS["oneshot"] > 12
+    assert trials("--proxy", "distill-loss") == DEFAULT_TRIALS["distill-loss"] > 12
     assert trials("--proxy", "oneshot", "--trials", "5") == 5
     assert build_parser().parse_args(["search", "--budget-mflops", "5", "--no-uniform-start"]).uniform_start is False

@@ -28,8 +28,9 @@ def _seconds(text: str) -> float:
 
 
 # The default trial count follows the proxy: a fine-tune trial costs 10-30 s on 2 CPU cores,
-# a one-shot trial (a slice of the supernet, BatchNorm re-estimated, loss on fixed pairs) 2-5 s.
-DEFAULT_TRIALS = {"finetune": 12, "oneshot": 48}
+# a distill-loss trial the same fine-tune without the tracking, a one-shot trial (a slice of
+# the supernet, BatchNorm re-estimated, loss on fixed pairs) 2-5 s.
+DEFAULT_TRIALS = {"finetune": 12, "distill-loss": 16, "oneshot": 48}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,15 +53,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset root (GOT-10k / LaSOT / OTB / TrackingNet); default: the built-in dataset")
     p.add_argument("--space", help="search-space YAML (default: the family's built-in space)")
     p.add_argument("--trials", type=positive_int,
-                   help="finished trials the study should hold (default: 12 with the fine-tune proxy, "
-                        f"{DEFAULT_TRIALS['oneshot']} with the one-shot one, whose trials cost seconds)")
+                   help=f"finished trials the study should hold (default: {DEFAULT_TRIALS['finetune']} with the fine-tune "
+                        f"proxy, {DEFAULT_TRIALS['distill-loss']} with distill-loss, {DEFAULT_TRIALS['oneshot']} with "
+                        "the one-shot one, whose trials cost seconds)")
     p.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
     p.add_argument("--trial-timeout", type=_seconds, help="fail a trial that runs longer than this many seconds")
     p.add_argument("--proxy-steps", type=non_negative_int, default=30, help="fine-tune steps of the proxy score (default 30)")
     p.add_argument("--proxy-sequences", type=positive_int, default=4, help="validation sequences tracked for the proxy score")
-    p.add_argument("--proxy", default="finetune", choices=("finetune", "oneshot"),
-                   help="how trials are scored: finetune (a short fine-tune each, default) or oneshot (children cut from "
-                        "one supernet fine-tuned once per search, scored without training)")
+    p.add_argument("--proxy", default="finetune", choices=("finetune", "distill-loss", "oneshot"),
+                   help="how trials are scored: finetune (a short fine-tune each, then tracking; default), distill-loss "
+                        "(the same fine-tune, then the loss on fixed val pairs, no tracking) or oneshot (children cut "
+                        "from one supernet fine-tuned once per search, scored without training)")
     p.add_argument("--supernet-steps", type=positive_int, default=300, help="the one-shot proxy's supernet fine-tune steps (default 300)")
     p.add_argument("--oneshot-score", default="loss", choices=("loss", "distill", "ao"),
                    help="one-shot score: held-out loss, distillation error against the parent, or AO (default loss)")

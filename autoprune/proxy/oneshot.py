@@ -203,20 +203,9 @@ class OneShotScorer:
             raise AutoPruneError(f"unknown one-shot score {settings.score!r}; valid: {', '.join(ONESHOT_SCORES)}")
         self.family, self.settings, self.device = family, settings, device
         self.cutter = pruner.cutting_from(supernet)
-        self.teacher = pruner.parent
         self.train_sequences, self.val_sequences = list(train_sequences), list(val_sequences)
-        self._held_out: dict = {}  # crop spec -> (batches, the parent's outputs on them)
-
-    def _pairs(self, spec):
-        key = repr(spec)
-        if key not in self._held_out:
-            stream = pair_loader(self.val_sequences, spec, batch_size=self.settings.batch_size, seed=HELD_OUT_SEED, workers=0)
-            batches = [next(stream) for _ in range(self.settings.held_out_batches)]
-            teacher = copy.deepcopy(self.teacher).to(self.device).eval()
-            with torch.no_grad():
-                outputs = [_forward(self.family, teacher, b, self.device) for b in batches]
-            self._held_out[key] = (batches, outputs)
-        return self._held_out[key]
+        self.held_out = HeldOutPairs(family, pruner.parent, val_sequences, batches=settings.held_out_batches,
+                                     batch_size=settings.batch_size, device=device)
 
     def child(self, values):
         """The child cut from the supernet, its BatchNorm statistics its own."""
@@ -233,25 +222,57 @@ class OneShotScorer:
         """Each asked score, higher is better: minus the held-out loss, minus the distillation
         error against the parent, and AO on the first ``sequences`` val sequences."""
         which = tuple(which or (self.settings.score,))
-        child, arch = self.child(values)
+        child, _ = self.child(values)
         out: dict[str, float] = {}
         if "loss" in which or "distill" in which:
-            batches, teacher = self._pairs(self.family.crop_spec(arch))
-            losses, errors = [], []
-            for batch, target in zip(batches, teacher):
-                seen, release = _outputs_of(child)
-                loss, _ = self.family.loss(child, batch)
-                release()
-                losses.append(float(loss))
-                err = _matching(seen["out"], target)
-                errors.append(float(err) if err is not None else float("nan"))
-            out["loss"], out["distill"] = -_mean(losses), -_mean(errors)
+            out.update(self.held_out.scores(child))
         if "ao" in which:
             from autoprune.eval import evaluate
 
             tracker = self.family.make_tracker(child, None)
             out["ao"] = float(evaluate(tracker, self.val_sequences[: self.settings.sequences], progress=False).ao)
         return {k: out[k] for k in which}
+
+
+class HeldOutPairs:
+    """Fixed val pairs and the parent's outputs on them: a child's loss and distillation error with no sampling noise.
+
+    The same pairs (seed HELD_OUT_SEED) for every child, so two children's scores differ by
+    the children alone. Built lazily per crop spec (a child at another resolution gets the
+    same image pairs cropped at its own sizes) and kept for the process's later children.
+    """
+
+    def __init__(self, family, parent, val_sequences: Sequence, *, batches: int = 8, batch_size: int = 8,
+                 device: str = "cpu") -> None:
+        self.family, self.teacher, self.device = family, parent, device
+        self.val_sequences, self.batches, self.batch_size = list(val_sequences), batches, batch_size
+        self._held_out: dict = {}  # crop spec -> (batches, the parent's outputs on them)
+
+    def _pairs(self, spec):
+        key = repr(spec)
+        if key not in self._held_out:
+            stream = pair_loader(self.val_sequences, spec, batch_size=self.batch_size, seed=HELD_OUT_SEED, workers=0)
+            batches = [next(stream) for _ in range(self.batches)]
+            teacher = copy.deepcopy(self.teacher).to(self.device).eval()
+            with torch.no_grad():
+                outputs = [_forward(self.family, teacher, b, self.device) for b in batches]
+            self._held_out[key] = (batches, outputs)
+        return self._held_out[key]
+
+    @torch.no_grad()
+    def scores(self, child) -> dict[str, float]:
+        """``{"loss": -mean held-out loss, "distill": -mean output error against the parent}`` of ``child`` in eval mode."""
+        child.eval()
+        batches, teacher = self._pairs(self.family.crop_spec(child.arch))
+        losses, errors = [], []
+        for batch, target in zip(batches, teacher):
+            seen, release = _outputs_of(child)
+            loss, _ = self.family.loss(child, {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()})
+            release()
+            losses.append(float(loss))
+            err = _matching(seen["out"], target)
+            errors.append(float(err) if err is not None else float("nan"))
+        return {"loss": -_mean(losses), "distill": -_mean(errors)}
 
 
 def _forward(family, model, batch, device) -> dict:

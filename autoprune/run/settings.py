@@ -16,7 +16,7 @@ from autoprune.errors import ConfigError
 from autoprune.proxy.oneshot import ONESHOT_SCORES
 from autoprune.run.budget import Budget
 
-PROXIES = ("finetune", "oneshot")
+PROXIES = ("finetune", "distill-loss", "oneshot")
 BACKENDS = ("optuna", "ray")
 DEFAULT_PARENT_STEPS = 400  # training steps of a default parent on the built-in data (a few CPU minutes)
 
@@ -45,7 +45,9 @@ class BudgetSettings:
 class ProxyOptions:
     """How a trial's child is scored."""
 
-    kind: str = "finetune"  # finetune: a short fine-tune per trial; oneshot: children cut from one trained supernet
+    # finetune: a short fine-tune per trial, then tracking; distill-loss: the same fine-tune, then the
+    # loss on fixed val pairs; oneshot: children cut from one trained supernet
+    kind: str = "finetune"
     steps: int = 30
     sequences: int = 4
     distill: float = 0.0  # weight of matching the parent's outputs in fine-tunes (0: off)

@@ -12,7 +12,7 @@ def prepare(run) -> object:
     info = open_run(run)
     unit = info.record.budget_unit or "M FLOPs (MACs)"
     proxy = info.settings.proxy
-    score = "proxy AO" if proxy.kind == "finetune" else f"one-shot score ({proxy.oneshot_score})"
+    score = {"finetune": "proxy AO", "distill-loss": "minus held-out loss"}.get(proxy.kind, f"one-shot score ({proxy.oneshot_score})")
     set_objective_names(info.study, [score, f"per-frame {unit}"])
     return info
 

@@ -13,7 +13,7 @@ from autoprune.run.context import RunContext
 from autoprune.run.settings import SearchSettings
 from autoprune.run.study import DIRECTIONS, finished, recover_interrupted, storage_for
 from autoprune.search.objective import Objective
-from autoprune.search.proxies import FinetuneProxy, OneShotProxy
+from autoprune.search.proxies import DistillLossProxy, FinetuneProxy, OneShotProxy
 from autoprune.search.samplers import UNIFORM, make_sampler, sampled_space, worker_seed
 from autoprune.search.supernet import supernet_file
 
@@ -67,7 +67,7 @@ def fill_budget_first(study: optuna.Study, s: SearchSettings, space=None) -> boo
     return True
 
 
-def make_proxy(ctx: RunContext) -> FinetuneProxy | OneShotProxy:
+def make_proxy(ctx: RunContext) -> FinetuneProxy | DistillLossProxy | OneShotProxy:
     """The proxy that scores this process's trials, as ``--proxy`` chose it."""
     s = ctx.settings
     if s.proxy.kind == "oneshot":  # every worker (and Ray task) reads the supernet the search trained first
@@ -79,6 +79,11 @@ def make_proxy(ctx: RunContext) -> FinetuneProxy | OneShotProxy:
                                           settings=OneShotSettings(score=s.proxy.oneshot_score, sequences=s.proxy.sequences)))
     settings = ProxySettings(steps=s.proxy.steps, sequences=s.proxy.sequences, distill=s.proxy.distill, seed=s.seed,
                              device=ctx.device, amp=s.parallel.amp)
+    if s.proxy.kind == "distill-loss":
+        from autoprune.proxy.oneshot import HeldOutPairs
+
+        held_out = HeldOutPairs(ctx.family, ctx.pruner.parent, ctx.val_sequences, device=ctx.device)
+        return DistillLossProxy(ctx.family, ctx.pruner.parent, ctx.train_sequences, held_out, settings)
     return FinetuneProxy(ctx.family, ctx.pruner.parent, ctx.train_sequences, ctx.val_sequences, settings)
 
 

@@ -16,6 +16,7 @@ from autoprune.study.spec import StudySpec
 from autoprune.study.stats import Bootstrap, Scores, separated
 
 METHOD_LABEL = {"gates": "learned gates (paper)", "search": "autoprune search", "oneshot": "autoprune search, one-shot proxy",
+                "distill-loss": "autoprune search, distill-loss proxy",
                 "random": "random search", "uniform": "uniform"}
 
 

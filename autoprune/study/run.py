@@ -27,7 +27,7 @@ from autoprune.study.spec import FamilySpec, StudySpec
 @dataclass
 class Cell:
     family: str
-    method: str  # "dense", "gates", "search", "oneshot", "random" or "uniform"
+    method: str  # "dense", "gates", "search", "distill-loss", "oneshot", "random" or "uniform"
     budget: float | None  # requested fraction of the parent's per-frame MACs (None: the dense parent)
     reached: float  # the child's per-frame MACs / the parent's
     floor: bool  # the method could not go below the requested budget: this is its smallest child
@@ -171,7 +171,7 @@ class Study:
                 if not budgets:
                     continue
                 torch.manual_seed(seed)
-                if method in ("search", "oneshot", "random"):
+                if method in SEARCH_METHODS:
                     if method == "random":
                         settings = {**settings, "sampler": "random"}
                     self._search(family, fam, model, weights, parent_macs, budgets, settings, method=method)
@@ -261,7 +261,7 @@ class Study:
                 proxy_sequences=int(settings.get("proxy_sequences", 2)), sampler=settings.get("sampler", "tpe"),
                 # random search stays random; the search starts from the uniform shape unless told not to
                 uniform_start=bool(settings.get("uniform_start", method != "random")), seed=self._seed,
-                proxy="oneshot" if method == "oneshot" else "finetune",
+                proxy=SEARCH_METHODS[method],
                 supernet_steps=int(settings.get("supernet_steps", 300)), oneshot_score=settings.get("oneshot_score", "loss"), runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
                 study_name=cell_key(fam.name, method, budget, self._seed), command=f"autoprune study run {self.spec.source}",
                 device=self.device, amp=self.amp,
@@ -288,13 +288,15 @@ class Study:
                 console.print(f"{fam.name} {method} {budget * 100:g} %: no feasible trial finished; cell left empty")
                 continue
             child, _ = ctx.pruner.prune(best.user_attrs["knobs"])
-            proxy = (f"one-shot proxy ({base.proxy.oneshot_score}, supernet {base.proxy.supernet_steps} steps)"
-                     if base.proxy.kind == "oneshot" else f"proxy {base.proxy.steps} steps")
+            proxy = {"oneshot": f"one-shot proxy ({base.proxy.oneshot_score}, supernet {base.proxy.supernet_steps} steps)",
+                     "distill-loss": f"distill-loss proxy {base.proxy.steps} steps"}.get(base.proxy.kind, f"proxy {base.proxy.steps} steps")
             note = f"search ({base.sampler}, {base.trials} trials, {proxy}): trial {best.number}, proxy score {best.values[0]:.3f}"
             self._save(self._score(family, child, fam.name, method, budget, parent_macs, floor=floor, note=note, started=t0))
 
 
 STUDY_MIN_SHARE = 0.93
+# The study methods that are searches, and the proxy each scores its trials with.
+SEARCH_METHODS = {"search": "finetune", "random": "finetune", "distill-loss": "distill-loss", "oneshot": "oneshot"}
 
 
 def _latency_ms(family, model) -> float:

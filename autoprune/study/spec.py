@@ -13,13 +13,15 @@ import yaml
 
 from autoprune.errors import ConfigError
 
-METHODS = ("gates", "search", "oneshot", "random", "uniform")
+METHODS = ("gates", "search", "distill-loss", "oneshot", "random", "uniform")
 _TOP = {"name", "description", "data", "seed", "seeds", "budgets", "finetune_steps", "batch_size", "families", "methods",
         "max_sequences", "out"}
 _FAMILY_KEYS = {"preset", "checkpoint", "parent_steps", "lr", "trust_pickle"}
 _METHOD_KEYS = {
     "gates": {"steps", "mode", "layerwise_at_or_below"},
     "search": {"trials", "proxy_steps", "proxy_sequences", "sampler", "space", "uniform_start"},
+    # the search scored by the distill-loss proxy (the same fine-tune, then the loss on fixed val pairs)
+    "distill-loss": {"trials", "proxy_steps", "sampler", "space", "uniform_start"},
     # the search scored by the one-shot proxy (a weight-sharing supernet trained once per search)
     "oneshot": {"trials", "proxy_sequences", "sampler", "space", "uniform_start", "supernet_steps", "oneshot_score"},
     "random": {"trials", "proxy_steps", "proxy_sequences", "space"},  # the search with random sampling

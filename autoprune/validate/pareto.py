@@ -228,7 +228,7 @@ def _start_helpers(run_dir, numbers: list[int], steps: int, workers: int, device
 
 
 def _announce(t: optuna.trial.FrozenTrial, ctx) -> None:
-    console.print(f"validating trial {t.number} ({t.values[1]:.1f} {ctx.settings.budget.unit}, proxy AO {t.values[0]:.3f})",
+    console.print(f"validating trial {t.number} ({t.values[1]:.1f} {ctx.settings.budget.unit}, proxy score {t.values[0]:.3f})",
                   highlight=False)
 
 
@@ -236,7 +236,7 @@ def pareto_table(study: optuna.Study, *, unit: str) -> Table:
     valid = validations(study)
     best = best_trial(study)
     table = Table(title=f"Pareto set of {study.study_name} (within budget)")
-    for col in ("trial", unit, "init MFLOPs", "params (M)", "latency (ms)", "proxy AO", "full AO", "AO 95 % CI", "SR0.50", "SR0.75"):
+    for col in ("trial", unit, "init MFLOPs", "params (M)", "latency (ms)", "proxy score", "full AO", "AO 95 % CI", "SR0.50", "SR0.75"):
         table.add_column(col, justify="right")
     front = pareto(study)
     on_front = {t.number for t in front}
