@@ -33,7 +33,7 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
                     # the search's fine-tune, scored by the loss on fixed val pairs instead of tracking
                     "distill-loss": {"trials": search["trials"], "proxy_steps": search["proxy_steps"], "sampler": "tpe"},
                     "oneshot": {"trials": search["trials"], "proxy_sequences": search["proxy_sequences"], "sampler": "tpe",
-                                "supernet_steps": 2 if quick else 200, "oneshot_score": "loss"},
+                                "supernet_steps": 2 if quick else 200},  # the family's one-shot score
                     "gates": {"steps": 2 if quick else 150, "mode": "naive", "layerwise_at_or_below": 0.01}},
     }, Path(work) / "spec.yaml")
     return [asdict(c) for c in Study(spec, progress=False, device=device).run()]
@@ -55,19 +55,23 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     # 25 % and 10 %: budgets every method reaches on these parents (1 % lies below the smallest
     # child the search spaces make; the paper study reports those floors)
     budgets = [0.1] if quick else [0.25, 0.1]
-    # The full run keeps its finished cells in the cache (it resumes after an interruption);
-    # a quick run checks the harness, so it always starts from nothing.
-    work = Path(tempfile.mkdtemp(prefix="search_quality-")) if quick else cache_dir("benchmarks", f"search_quality-{_parents_tag(SEARCH_QUALITY_FAMILIES)}")
+    # The full run keeps its finished cells in the cache, one folder per family (it resumes after
+    # an interruption, and a family added or re-trained leaves the others' cells standing); a
+    # quick run checks the harness, so it always starts from nothing.
+    root = Path(tempfile.mkdtemp(prefix="search_quality-")) if quick else cache_dir("benchmarks", "search_quality")
+    works = {name: root / f"{name}-{preset}-{_parents_tag({name: preset})}" for name, preset in families.items()}
+    tasks = [(seed, name) for name in families for seed in seeds]
     if os.environ.get("SEARCH_QUALITY_FINISHED_ONLY") and not quick:
         # report the cells an interrupted run has finished, without running the rest
-        results = [[json.loads(f.read_text()) for f in sorted((work / f"seed-{seed}" / "cells").glob("*.json"))]
-                   for seed in seeds]
+        results = [[json.loads(f.read_text()) for f in sorted((works[name] / f"seed-{seed}" / "cells").glob("*.json"))]
+                   for seed, name in tasks]
     elif quick:
-        results = [_seed_cells(seeds[0], quick, str(work), families, budgets, device)]
-    else:
-        with ProcessPoolExecutor(max_workers=min(len(seeds), os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_seed_cells, seeds, [quick] * len(seeds), [str(work)] * len(seeds),
-                                    [families] * len(seeds), [budgets] * len(seeds), [device] * len(seeds)))
+        results = [_seed_cells(seed, quick, str(works[name]), {name: families[name]}, budgets, device) for seed, name in tasks]
+    else:  # one process per (family, seed), as many at once as there are cores
+        with ProcessPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_seed_cells, [seed for seed, _ in tasks], [quick] * len(tasks),
+                                    [str(works[name]) for _, name in tasks], [{name: families[name]} for _, name in tasks],
+                                    [budgets] * len(tasks), [device] * len(tasks)))
     # each cell by its own seed, once (a cell found twice is the same child of the same seed)
     unique = {cell.key: cell for cell in (Cell(**c) for seed_cells in results for c in seed_cells)}
     seeded = [(cell.seed, cell) for cell in unique.values() if cell.seed in seeds]
@@ -110,7 +114,8 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              "the uniform shape at the whole budget (its default; random search has no such start), so it returns "
              "uniform's child unless its proxy ranks another above it. distill-loss: the same search and fine-tune, "
              "scored by minus the loss on fixed val pairs instead of tracking. oneshot: the same search scored by the one-shot "
-             "proxy (a 200-step supernet per search, then minus the loss of each sliced child on fixed val pairs).",
+             "proxy (a 200-step supernet per search, then each sliced child's family default score on fixed val pairs: minus "
+             "the loss, for ostrack minus the distillation error).",
              "Budgets below the smallest child a method can make hold that method's smallest child: " + "; ".join(floors)
              if floors else "Every method reached every budget.",
              _why_search_is_close(),
@@ -121,7 +126,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
             "notes": notes, "per_seed_ao": per_seed, "paired": paired}
 
 
-SEARCH_QUALITY_FAMILIES = {"siamrpn": "small", "ostrack": "tiny"}
+SEARCH_QUALITY_FAMILIES = {"siamrpn": "small", "ostrack": "tiny", "stark": "small"}
 QUALITY_METHODS = ("search", "distill-loss", "oneshot", "random", "uniform", "gates")  # table order
 SEARCHERS = ("search", "distill-loss", "oneshot")  # the searches, each against both baselines
 COMPARED = tuple((a, b) for a in SEARCHERS for b in ("uniform", "random"))

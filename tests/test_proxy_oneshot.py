@@ -99,3 +99,13 @@ def test_search_with_the_oneshot_proxy_trains_the_supernet_once(tmp_path):
     written = path.stat().st_mtime_ns
     search(s.with_options(trials=4, validate_max=0), progress=False)  # resume: no retraining
     assert path.stat().st_mtime_ns == written and finished(open_run(summary["run_dir"]).study) == 4
+
+
+def test_the_oneshot_score_defaults_to_the_family_s_and_can_be_chosen():
+    def score(tracker, **extra):
+        s = SearchSettings.from_options(tracker=tracker, budget_kind="mflops", budget_value=5.0, proxy="oneshot", **extra)
+        return s.resolve(trackers.get(tracker)).proxy.oneshot_score
+
+    assert score("siamrpn") == trackers.get("siamrpn").oneshot_score == "loss"
+    assert score("ostrack") == trackers.get("ostrack").oneshot_score == "distill"  # what ranks its children best
+    assert score("ostrack", oneshot_score="loss") == "loss"

@@ -146,6 +146,23 @@ def test_cells_of_another_parent_are_made_again(tmp_path):
     assert other.cells() == [] and other._done("ostrack-dense-s0") is False  # stale: cut from another parent
 
 
+def test_cells_of_other_method_settings_are_made_again(tmp_path):
+    from autoprune.study import Study
+
+    spec_path = tmp_path / "fast.yaml"
+    spec_path.write_text("name: m\nseeds: 1\nbudgets: [0.5]\nfinetune_steps: 0\nmax_sequences: 1\n"
+                         "families:\n  ostrack: {preset: tiny}\nmethods:\n  uniform: {importance: l1}\n"
+                         "  distill-loss: {trials: 1, proxy_steps: 1, sampler: random}\n")
+    study = Study(load_spec(spec_path), progress=False)
+    study.run()
+    cell = next(c for c in study.cells() if c.method == "distill-loss")
+    assert "distill-loss proxy 1 steps" in cell.note and 0.9 * 0.5 <= cell.reached <= 0.5
+    spec_path.write_text(spec_path.read_text().replace("proxy_steps: 1", "proxy_steps: 2"))
+    other = Study(load_spec(spec_path), progress=False)
+    # the uniform cells and the dense one stand; the search's settings changed, so its cell is stale
+    assert [c.key for c in other.cells()] == ["ostrack-dense-s0", "ostrack-uniform-50pct-s0"]
+
+
 @pytest.mark.parametrize("mutation,message", [
     (lambda s: s.replace("budgets: [0.5, 0.01]", "budgets: [1.5]"), "budgets must be a non-empty list of fractions in (0, 1)"),
     (lambda s: s.replace("seed: 0", "seed: 0\nbudget: 3"), "unknown key(s) budget in the top level"),

@@ -92,6 +92,9 @@ class TrackerFamily(ABC):
     inherited_flags: tuple[str, ...] = ()
     # Fine-tune steps a validated child gets unless --validate-steps says otherwise.
     validate_steps: int = 150
+    # The one-shot proxy's score unless --oneshot-score says otherwise: the one that ranks this
+    # family's children best (benchmarks/results/proxy_fidelity*.md).
+    oneshot_score: str = "loss"
 
     # --- architecture -------------------------------------------------------------
     def preset(self, name: str) -> Preset:

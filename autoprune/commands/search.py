@@ -65,8 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(the same fine-tune, then the loss on fixed val pairs, no tracking) or oneshot (children cut "
                         "from one supernet fine-tuned once per search, scored without training)")
     p.add_argument("--supernet-steps", type=positive_int, default=300, help="the one-shot proxy's supernet fine-tune steps (default 300)")
-    p.add_argument("--oneshot-score", default="loss", choices=("loss", "distill", "ao"),
-                   help="one-shot score: held-out loss, distillation error against the parent, or AO (default loss)")
+    p.add_argument("--oneshot-score", choices=("loss", "distill", "ao"),
+                   help="one-shot score: held-out loss, distillation error against the parent, or AO (default: the one "
+                        "that ranks the family's children best: loss, distill for ostrack)")
     p.add_argument("--min-budget-share", type=_number, default=0.3,
                    help="each trial targets a sampled share of the budget between this and 1, so the Pareto set spans "
                         "cost (default 0.3; 1: every child fills the budget)")

@@ -52,7 +52,7 @@ class ProxyOptions:
     sequences: int = 4
     distill: float = 0.0  # weight of matching the parent's outputs in fine-tunes (0: off)
     supernet_steps: int = 300  # the one-shot proxy's supernet fine-tune, once per search
-    oneshot_score: str = "loss"  # one of ONESHOT_SCORES
+    oneshot_score: str | None = None  # one of ONESHOT_SCORES; None: the family's (resolve)
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,9 @@ class SearchSettings:
         device = resolve_device(self.parallel.device)
         parallel = dataclasses.replace(self.parallel, device=device, amp=check_amp(self.parallel.amp, device))
         steps = self.validation.steps if self.validation.steps is not None else family.validate_steps
-        return dataclasses.replace(self, parallel=parallel, validation=dataclasses.replace(self.validation, steps=steps))
+        score = self.proxy.oneshot_score or family.oneshot_score
+        return dataclasses.replace(self, parallel=parallel, validation=dataclasses.replace(self.validation, steps=steps),
+                                   proxy=dataclasses.replace(self.proxy, oneshot_score=score))
 
     def on_device(self, device: str | None, amp: str | None = None) -> SearchSettings:
         """The same run on ``device`` (with ``amp`` or none) when given, e.g. a GPU run validated on a CPU."""
@@ -203,7 +205,7 @@ def check(s: SearchSettings) -> None:
         raise ConfigError(f"unknown backend {s.parallel.backend!r}; valid: {', '.join(BACKENDS)}")
     if s.proxy.kind not in PROXIES:
         raise ConfigError(f"unknown proxy {s.proxy.kind!r}; valid: {', '.join(PROXIES)}")
-    if s.proxy.oneshot_score not in ONESHOT_SCORES:
+    if s.proxy.oneshot_score is not None and s.proxy.oneshot_score not in ONESHOT_SCORES:
         raise ConfigError(f"unknown one-shot score {s.proxy.oneshot_score!r}; valid: {', '.join(ONESHOT_SCORES)}")
     if not 0.0 < s.budget.min_share <= 1.0:
         raise ConfigError(f"--min-budget-share must be in (0, 1], got {s.budget.min_share:g}; "

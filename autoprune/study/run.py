@@ -48,6 +48,7 @@ class Cell:
     seed: int = 0  # the child's seed: gate training, importance draws, search sampler, fine-tune order
     crop_scale: float = 1.0  # the child's search crop side / the parent's (below 1: the budget needed smaller crops)
     parent: str = ""  # which parent the cell was cut from (see Study.parent_id)
+    settings: str = ""  # the spec's settings of its method when it was made ("" in older cells: not checked)
 
     @property
     def key(self) -> str:
@@ -95,9 +96,13 @@ class Study:
         """The spec's finished cells (files of other specs or other parents in the folder are left out)."""
         return [c for key in self.planned() if (c := self._load(key)) is not None and self._current(c)]
 
+    def method_id(self, method: str) -> str:
+        """What makes a method's cells: cells made with other settings of it (trials, proxy...) are stale."""
+        return json.dumps(self.spec.methods.get(method, {}), sort_keys=True)
+
     def _current(self, cell: Cell) -> bool:
         fam = next(f for f in self.spec.families if f.name == cell.family)
-        return cell.parent == self.parent_id(fam)
+        return cell.parent == self.parent_id(fam) and (not cell.settings or cell.settings == self.method_id(cell.method))
 
     def _done(self, key: str) -> bool:
         cell = self._load(key)
@@ -205,7 +210,8 @@ class Study:
                     ao=result.ao, sr50=result.sr50, sr75=result.sr75, fps=result.fps, note=note,
                     seconds=time.perf_counter() - started, arch=child.arch, ao_ci=[ci.low, ci.high],
                     iou_sums=sums.tolist(), frame_counts=counts.tolist(), seed=seed,
-                    crop_scale=child.arch["search_size"] / self._parent_arch["search_size"], parent=self._parent_id)
+                    crop_scale=child.arch["search_size"] / self._parent_arch["search_size"], parent=self._parent_id,
+                    settings=self.method_id(method))
         console.print(f"{label}: {cost.frame_macs / 1e6:.2f} M FLOPs (MACs) per frame ({100 * cell.reached:.1f} % of the parent), "
                       f"AO {result.ao:.3f}, {latency_ms:.2f} ms", highlight=False)
         return cell
@@ -262,7 +268,7 @@ class Study:
                 # random search stays random; the search starts from the uniform shape unless told not to
                 uniform_start=bool(settings.get("uniform_start", method != "random")), seed=self._seed,
                 proxy=SEARCH_METHODS[method],
-                supernet_steps=int(settings.get("supernet_steps", 300)), oneshot_score=settings.get("oneshot_score", "loss"), runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
+                supernet_steps=int(settings.get("supernet_steps", 300)), oneshot_score=settings.get("oneshot_score"), runs_dir=str(self.spec.out / "runs"), validate_max=0, export=False,
                 study_name=cell_key(fam.name, method, budget, self._seed), command=f"autoprune study run {self.spec.source}",
                 device=self.device, amp=self.amp,
                 # a cell compares methods at its budget: every trial aims within 10 % of it (a little
@@ -288,7 +294,8 @@ class Study:
                 console.print(f"{fam.name} {method} {budget * 100:g} %: no feasible trial finished; cell left empty")
                 continue
             child, _ = ctx.pruner.prune(best.user_attrs["knobs"])
-            proxy = {"oneshot": f"one-shot proxy ({base.proxy.oneshot_score}, supernet {base.proxy.supernet_steps} steps)",
+            score = base.proxy.oneshot_score or family.oneshot_score
+            proxy = {"oneshot": f"one-shot proxy ({score}, supernet {base.proxy.supernet_steps} steps)",
                      "distill-loss": f"distill-loss proxy {base.proxy.steps} steps"}.get(base.proxy.kind, f"proxy {base.proxy.steps} steps")
             note = f"search ({base.sampler}, {base.trials} trials, {proxy}): trial {best.number}, proxy score {best.values[0]:.3f}"
             self._save(self._score(family, child, fam.name, method, budget, parent_macs, floor=floor, note=note, started=t0))
