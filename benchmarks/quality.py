@@ -374,3 +374,95 @@ def within_cost_note(within: dict) -> str:
     ranked = ", ".join(f"{k} {v:+.2f}" for k, v in within.items() if k != "full AO seed 0 vs 1")
     return (f"Within a cost (Kendall tau once a quadratic in log MACs is taken out of both the score and full AO): {ranked}; "
             f"the ground truth's own two seeds agree at {within['full AO seed 0 vs 1']:+.2f}, the most any score can reach here.")
+
+
+def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", preset: str = "tiny") -> dict:
+    """Full validation of a child fine-tuned from its supernet slice against from its parent slice.
+
+    The children, the supernet and the parent-slice results are proxy_fidelity's (its cache):
+    each child gets the same 150-step fine-tunes (seeds 0 and 1) from the supernet's weights,
+    and the two starts are compared child by child.
+    """
+    import json
+    from dataclasses import replace
+
+    from autoprune.data import builtin_root, open_split
+    from autoprune.proxy import ProxySettings, proxy_score
+    from autoprune.proxy.evaluator import finetune_lr
+    from autoprune.proxy.oneshot import SupernetSettings, load_supernet, save_supernet, train_supernet
+    from autoprune.prune.pruner import Pruner
+    from autoprune.prune.space import load_space
+    from autoprune.run.parent import prepare_parent
+    from benchmarks._harness import weights_fingerprint
+
+    family = trackers.get(name)
+    root = builtin_root()
+    train, val = open_split(root, "train"), open_split(root, "val")
+    n, val_count = (2, 1) if quick else (12, 32)
+    val = val[:val_count]
+    parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=root, builtin=True, progress=False).model
+    pruner = Pruner(parent, load_space(name))
+    full_macs = family.analytic_cost(parent.arch)["frame_macs"]
+    macs = lambda a: family.analytic_cost(a)["frame_macs"]  # noqa: E731
+
+    def draw(rng):  # proxy_fidelity's children, in its order
+        return pruner.project(pruner.space.random(rng), float(rng.uniform(0.08, 0.8)) * full_macs, macs)[0]
+
+    full = ProxySettings(steps=2 if quick else 150, sequences=len(val), seed=0, device=device)
+    supernet_settings = SupernetSettings(steps=2 if quick else 200, seed=0)
+    work = Path(tempfile.mkdtemp(prefix="supernet_start-")) if quick else cache_dir("benchmarks", "proxy_fidelity")
+    key = weights_fingerprint(parent)
+    supernet_path = work / f"supernet-{name}-{preset}-{key}-s{supernet_settings.steps}-lr{supernet_settings.lr_scale:g}.safetensors"
+    if supernet_path.is_file():
+        supernet = load_supernet(parent, supernet_path)
+    else:
+        supernet, _ = train_supernet(family, pruner, train, draw_child=draw, settings=supernet_settings, device=device,
+                                     progress=False)
+        save_supernet(family, supernet.cpu(), supernet_path)
+    from_supernet = pruner.cutting_from(supernet)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        values = draw(rng)
+        parent_file = work / f"child-{name}-{preset}-{key}-lr{finetune_lr(family, full):g}-v{val_count}-{i}.json"
+        row = json.loads(parent_file.read_text()) if parent_file.is_file() else {}
+        for s in (0, 1):  # the parent-slice fine-tunes, where proxy_fidelity has not made them (quick mode)
+            label = "full AO" if s == 0 else "full AO seed 1"
+            if label not in row:
+                torch.manual_seed(i)
+                child, _ = pruner.prune(values)
+                row[label] = proxy_score(family, child, train_sequences=train, val_sequences=val,
+                                         settings=replace(full, seed=s), parent=parent).ao
+        done = work / f"supernet-start-{name}-{preset}-{key}-s{supernet_settings.steps}-v{val_count}-{i}.json"
+        mine = json.loads(done.read_text()) if done.is_file() else {}
+        for s in (0, 1):
+            if f"seed {s}" not in mine:
+                torch.manual_seed(i)
+                child, _ = from_supernet.prune(values)
+                mine[f"seed {s}"] = proxy_score(family, child, train_sequences=train, val_sequences=val,
+                                                settings=replace(full, seed=s), parent=parent).ao
+                if not quick:
+                    done.write_text(json.dumps(mine))
+        cost = family.analytic_cost(pruner.prune(values)[1])
+        parent_ao = (row["full AO"] + row["full AO seed 1"]) / 2
+        supernet_ao = (mine["seed 0"] + mine["seed 1"]) / 2
+        rows.append({"child": i, "MMACs": cost["frame_macs"] / 1e6, "from parent": parent_ao, "from supernet": supernet_ao,
+                     "difference": supernet_ao - parent_ao})
+    diffs = np.array([r["difference"] for r in rows])
+    base = np.array([r["from parent"] for r in rows])
+    boot = np.random.default_rng(0)
+    draws = [diffs[p].mean() / base[p].mean() for p in (boot.integers(0, len(rows), len(rows)) for _ in range(2000))]
+    rel, low, high = diffs.mean() / base.mean(), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+    wins = int((diffs > 0).sum())
+    return {"title": f"Validation fine-tune from the supernet slice vs the parent slice, {n} {name}/{preset} children",
+            "rows": rows, "columns": ["child", "MMACs", "from parent", "from supernet", "difference"],
+            "goals": [{"text": "starting full validation's fine-tune from the supernet slice beats the parent slice "
+                               "(mean relative AO, 95 % bootstrap CI over children above zero); where it does not, "
+                               "validation keeps starting from the parent slice",
+                       "measured": f"{rel:+.1%} [{low:+.1%}, {high:+.1%}], better for {wins} of {len(rows)} children",
+                       "met": low > 0}],
+            "notes": [f"Each child: the mean full-validation AO of two {full.steps}-step fine-tunes (seeds 0 and 1) on the first "
+                      f"{val_count} val sequences, started from the parent's weights (proxy_fidelity's reference) or from "
+                      f"the {supernet_settings.steps}-step supernet's (proxy_fidelity's supernet); the same children, "
+                      "recipe and sequences (proxy_fidelity's fine-tune, without the distillation validation adds)."],
+            "relative": rel, "interval": [low, high], "wins": wins}

@@ -110,7 +110,7 @@ def tracker_speed(quick: bool) -> dict:
 
 
 from benchmarks.latency import latency_budget, latency_efficiency, latency_model  # noqa: E402
-from benchmarks.quality import proxy_fidelity, search_quality  # noqa: E402
+from benchmarks.quality import proxy_fidelity, search_quality, supernet_start  # noqa: E402
 from benchmarks.yardstick import finetune_stability, parent_recipes, yardstick  # noqa: E402
 
 BENCHMARKS = {
@@ -121,6 +121,7 @@ BENCHMARKS = {
     "proxy_fidelity": proxy_fidelity,
     "proxy_fidelity_ostrack": functools.partial(proxy_fidelity, name="ostrack", preset="tiny"),
     "proxy_fidelity_stark": functools.partial(proxy_fidelity, name="stark", preset="small"),
+    "supernet_start": supernet_start,
     "prune_overhead": prune_overhead,
     "latency_efficiency": latency_efficiency,
     "latency_model": latency_model,
