@@ -106,6 +106,10 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
                                           f"({searcher} {diff.a:.3f} vs {other} {diff.b:.3f})",
                               "met": diff.relative.value >= 0.10 and diff.difference.low > 0})
     floors = sorted({f"{c.family} {c.method} {c.budget:.0%} → {c.reached:.1%}" for c in cells if c.floor})
+    # side by side: what each method's cell cost (its search or cut, then the same full validation)
+    seconds = {name: {m: statistics.mean(c.seconds for c in cells if c.family == name and c.method == m)
+                      for m in QUALITY_METHODS if any(c.family == name and c.method == m for c in cells)}
+               for name in families}
     notes = [f"Mean ± std of full-validation AO over seeds {seeds} (each child fine-tuned the same "
              f"{'2' if quick else '150'} steps, scored on the whole built-in val split); in brackets the child's real share "
              "of the parent's per-frame MACs.",
@@ -118,12 +122,15 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              "the loss, for ostrack minus the distillation error).",
              "Budgets below the smallest child a method can make hold that method's smallest child: " + "; ".join(floors)
              if floors else "Every method reached every budget.",
+             "Wall time per cell (the method's search or cut, then the same 150-step fine-tune and full validation), "
+             "mean over seeds and budgets: " + "; ".join(f"{name}: " + ", ".join(f"{m} {v:.0f} s" for m, v in per.items())
+                                                         for name, per in seconds.items()) + ".",
              _why_search_is_close(),
              "Paired differences: the three seeds' children of two methods scored on the same val sequences, "
              "pooled as (seed, sequence) pairs and bootstrapped over them; relative to the second method's AO."]
     return {"title": "Search quality at equal per-frame MACs", "rows": rows, "goals": goals,
             "columns": ["family", "budget", *QUALITY_METHODS, *(f"{a} - {b} [95 % CI]" for a, b in COMPARED)],
-            "notes": notes, "per_seed_ao": per_seed, "paired": paired}
+            "notes": notes, "per_seed_ao": per_seed, "paired": paired, "seconds_per_cell": seconds}
 
 
 SEARCH_QUALITY_FAMILIES = {"siamrpn": "small", "ostrack": "tiny", "stark": "small"}
