@@ -215,6 +215,65 @@ def _tau_interval(scores: list[float], truth: list[float], draws: int = 2000, se
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
+class _RandomChildren:
+    """What proxy_fidelity and supernet_start share: one family's demo parent, its random
+    children in a fixed order, the supernet over them and the cache file names.
+
+    Both benchmarks must name the same children and the same supernet: supernet_start reads
+    the parent-slice results and the supernet proxy_fidelity cached (or makes them itself).
+    """
+
+    def __init__(self, name: str, preset: str, *, val_count: int, quick: bool, prefix: str) -> None:
+        from autoprune.data import builtin_root, open_split
+        from autoprune.prune.pruner import Pruner
+        from autoprune.prune.space import load_space
+        from autoprune.run.parent import prepare_parent
+        from benchmarks._harness import weights_fingerprint
+
+        self.name, self.preset, self.val_count, self.quick = name, preset, val_count, quick
+        self.family = trackers.get(name)
+        root = builtin_root()
+        self.train, self.val = open_split(root, "train"), open_split(root, "val")[:val_count]
+        self.parent = prepare_parent(self.family, preset=preset, checkpoint=None, data_root=root, builtin=True,
+                                     progress=False).model
+        self.pruner = Pruner(self.parent, load_space(name))
+        self.full_macs = self.family.analytic_cost(self.parent.arch)["frame_macs"]
+        # a full run keeps its work in the cache (it resumes); a quick run checks the harness from nothing
+        self.work = Path(tempfile.mkdtemp(prefix=prefix)) if quick else cache_dir("benchmarks", "proxy_fidelity")
+        self.key = weights_fingerprint(self.parent)  # cached scores hold only for the parent they were made with
+
+    def macs(self, arch) -> float:
+        return self.family.analytic_cost(arch)["frame_macs"]
+
+    def draw(self, rng):
+        """One child: random knobs projected to a random 8-80 % of the parent's MACs (the supernet's draws too)."""
+        return self.pruner.project(self.pruner.space.random(rng), float(rng.uniform(0.08, 0.8)) * self.full_macs,
+                                   self.macs)[0]
+
+    def child_file(self, full, i: int) -> Path:
+        """Child ``i``'s parent-slice fine-tune results (independent of the supernet)."""
+        from autoprune.proxy.evaluator import finetune_lr
+
+        return self.work / (f"child-{self.name}-{self.preset}-{self.key}-lr{finetune_lr(self.family, full):g}"
+                            f"-v{self.val_count}-{i}.json")
+
+    def supernet(self, settings, device: str):
+        """The supernet over these children (trained and cached once), and the seconds its training took."""
+        import json
+
+        from autoprune.proxy.oneshot import load_supernet, save_supernet, train_supernet
+
+        tag = f"{self.name}-{self.preset}-{self.key}-s{settings.steps}-lr{settings.lr_scale:g}"
+        weights, summary_file = self.work / f"supernet-{tag}.safetensors", self.work / f"supernet-{tag}.json"
+        if weights.is_file() and summary_file.is_file():
+            return load_supernet(self.parent, weights), json.loads(summary_file.read_text())["seconds"]
+        supernet, summary = train_supernet(self.family, self.pruner, self.train, draw_child=self.draw, settings=settings,
+                                           device=device, progress=False)
+        save_supernet(self.family, supernet.cpu(), weights)
+        summary_file.write_text(json.dumps(summary))
+        return supernet, summary["seconds"]
+
+
 def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", preset: str = "small") -> dict:
     """Kendall tau between each proxy score and full-validation AO over random children of one family.
 
@@ -232,53 +291,24 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
 
     from scipy.stats import kendalltau
 
-    from autoprune.data import builtin_root, open_split
     from autoprune.proxy import ProxySettings, finetune_child, proxy_score
-    from autoprune.proxy.evaluator import finetune_lr
-    from autoprune.proxy.oneshot import HeldOutPairs, OneShotScorer, OneShotSettings, SupernetSettings, load_supernet, save_supernet, train_supernet
-    from autoprune.prune.pruner import Pruner
-    from autoprune.prune.space import load_space
-    from autoprune.run.parent import prepare_parent
+    from autoprune.proxy.oneshot import HeldOutPairs, OneShotScorer, OneShotSettings, SupernetSettings
 
-    family = trackers.get(name)
-    root = builtin_root()
-    train, val = open_split(root, "train"), open_split(root, "val")
     n, val_count = (3, 1) if quick else (24, 32)
-    val = val[:val_count]
-    parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=root, builtin=True, progress=False).model
-    pruner = Pruner(parent, load_space(name))
-    full_macs = family.analytic_cost(parent.arch)["frame_macs"]
-    macs = lambda a: family.analytic_cost(a)["frame_macs"]  # noqa: E731
-
-    def draw(rng):  # the children this benchmark ranks, and those the supernet trains
-        return pruner.project(pruner.space.random(rng), float(rng.uniform(0.08, 0.8)) * full_macs, macs)[0]
-
+    bench = _RandomChildren(name, preset, val_count=val_count, quick=quick, prefix="proxy_fidelity-")
+    family, train, val, parent, pruner, draw = bench.family, bench.train, bench.val, bench.parent, bench.pruner, bench.draw
     proxy = ProxySettings(steps=1 if quick else 30, sequences=1 if quick else 4, seed=0, device=device)  # the search's defaults
     full = ProxySettings(steps=2 if quick else 150, sequences=len(val), seed=0, device=device)  # what validation does
     supernet_settings = SupernetSettings(steps=2 if quick else 200, seed=0)
     oneshot = OneShotSettings(sequences=proxy.sequences, held_out_batches=2 if quick else 8)
-    work = Path(tempfile.mkdtemp(prefix="proxy_fidelity-")) if quick else cache_dir("benchmarks", "proxy_fidelity")
-    from benchmarks._harness import weights_fingerprint
-
-    parent_key = weights_fingerprint(parent)  # cached scores hold only for the parent they were made with
-    tag = f"{name}-{preset}-{parent_key}-s{supernet_settings.steps}-lr{supernet_settings.lr_scale:g}"
-    supernet_file = work / f"supernet-{tag}.safetensors"
-    if supernet_file.is_file():
-        supernet = load_supernet(parent, supernet_file)
-        supernet_seconds = json.loads((work / f"supernet-{tag}.json").read_text())["seconds"]
-    else:
-        supernet, summary = train_supernet(family, pruner, train, draw_child=draw, settings=supernet_settings,
-                                           device=device, progress=False)
-        save_supernet(family, supernet.cpu(), supernet_file)
-        (work / f"supernet-{tag}.json").write_text(json.dumps(summary))
-        supernet_seconds = summary["seconds"]
+    supernet, supernet_seconds = bench.supernet(supernet_settings, device)
     scorer = OneShotScorer(family, pruner, supernet, train_sequences=train, val_sequences=val, settings=oneshot, device=device)
     held_out = HeldOutPairs(family, parent, val, batches=oneshot.held_out_batches, batch_size=oneshot.batch_size, device=device)
     rng = np.random.default_rng(0)
     rows, seconds = [], {"proxy AO": [], "distill-loss": [], "oneshot": []}
     for i in range(n):
         values = draw(rng)
-        done = work / f"child-{name}-{preset}-{parent_key}-lr{finetune_lr(family, full):g}-v{val_count}-{i}.json"  # fine-tune scores: independent of the supernet
+        done = bench.child_file(full, i)
         if done.is_file():
             row = json.loads(done.read_text())
         else:
@@ -404,45 +434,21 @@ def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", p
     import json
     from dataclasses import replace
 
-    from autoprune.data import builtin_root, open_split
     from autoprune.proxy import ProxySettings, proxy_score
-    from autoprune.proxy.evaluator import finetune_lr
-    from autoprune.proxy.oneshot import SupernetSettings, load_supernet, save_supernet, train_supernet
-    from autoprune.prune.pruner import Pruner
-    from autoprune.prune.space import load_space
-    from autoprune.run.parent import prepare_parent
-    from benchmarks._harness import weights_fingerprint
+    from autoprune.proxy.oneshot import SupernetSettings
 
-    family = trackers.get(name)
-    root = builtin_root()
-    train, val = open_split(root, "train"), open_split(root, "val")
     n, val_count = (2, 1) if quick else (12, 32)
-    val = val[:val_count]
-    parent = prepare_parent(family, preset=preset, checkpoint=None, data_root=root, builtin=True, progress=False).model
-    pruner = Pruner(parent, load_space(name))
-    full_macs = family.analytic_cost(parent.arch)["frame_macs"]
-    macs = lambda a: family.analytic_cost(a)["frame_macs"]  # noqa: E731
-
-    def draw(rng):  # proxy_fidelity's children, in its order
-        return pruner.project(pruner.space.random(rng), float(rng.uniform(0.08, 0.8)) * full_macs, macs)[0]
-
+    bench = _RandomChildren(name, preset, val_count=val_count, quick=quick, prefix="supernet_start-")
+    family, train, val, parent, pruner, draw = bench.family, bench.train, bench.val, bench.parent, bench.pruner, bench.draw
     full = ProxySettings(steps=2 if quick else 150, sequences=len(val), seed=0, device=device)
     supernet_settings = SupernetSettings(steps=2 if quick else 200, seed=0)
-    work = Path(tempfile.mkdtemp(prefix="supernet_start-")) if quick else cache_dir("benchmarks", "proxy_fidelity")
-    key = weights_fingerprint(parent)
-    supernet_path = work / f"supernet-{name}-{preset}-{key}-s{supernet_settings.steps}-lr{supernet_settings.lr_scale:g}.safetensors"
-    if supernet_path.is_file():
-        supernet = load_supernet(parent, supernet_path)
-    else:
-        supernet, _ = train_supernet(family, pruner, train, draw_child=draw, settings=supernet_settings, device=device,
-                                     progress=False)
-        save_supernet(family, supernet.cpu(), supernet_path)
+    supernet, _ = bench.supernet(supernet_settings, device)
     from_supernet = pruner.cutting_from(supernet)
     rng = np.random.default_rng(0)
     rows = []
     for i in range(n):
         values = draw(rng)
-        parent_file = work / f"child-{name}-{preset}-{key}-lr{finetune_lr(family, full):g}-v{val_count}-{i}.json"
+        parent_file = bench.child_file(full, i)
         row = json.loads(parent_file.read_text()) if parent_file.is_file() else {}
         for s in (0, 1):  # the parent-slice fine-tunes, where proxy_fidelity has not made them (quick mode)
             label = "full AO" if s == 0 else "full AO seed 1"
@@ -451,7 +457,7 @@ def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", p
                 child, _ = pruner.prune(values)
                 row[label] = proxy_score(family, child, train_sequences=train, val_sequences=val,
                                          settings=replace(full, seed=s), parent=parent).ao
-        done = work / f"supernet-start-{name}-{preset}-{key}-s{supernet_settings.steps}-v{val_count}-{i}.json"
+        done = bench.work / f"supernet-start-{name}-{preset}-{bench.key}-s{supernet_settings.steps}-v{val_count}-{i}.json"
         mine = json.loads(done.read_text()) if done.is_file() else {}
         for s in (0, 1):
             if f"seed {s}" not in mine:

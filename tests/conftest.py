@@ -75,6 +75,20 @@ def pruned_child(family, preset: str, *, seed: int = 1):
     return child.eval(), arch
 
 
+def tiny_siamrpn_pruner():
+    """A seeded siamrpn/tiny parent's pruner, with 4 built-in train and 2 val sequences."""
+    import trackers
+    from autoprune.data import builtin_root, open_split
+    from autoprune.prune.pruner import Pruner
+    from autoprune.prune.space import load_space
+
+    family = trackers.get("siamrpn")
+    torch.manual_seed(0)
+    pruner = Pruner(family.create("tiny").eval(), load_space("siamrpn"))
+    root = builtin_root()
+    return family, pruner, open_split(root, "train")[:4], open_split(root, "val")[:2]
+
+
 def track_steps(tracker, sequence, frames: int):
     """Boxes of ``tracker`` started afresh on each of the first ``frames`` frames from the true box.
 

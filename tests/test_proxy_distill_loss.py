@@ -8,15 +8,12 @@ import optuna
 import pytest
 import torch
 
-import trackers
-from autoprune.data import builtin_root, open_split
 from autoprune.pipeline import search
 from autoprune.proxy import ProxySettings, finetune_child
 from autoprune.proxy.oneshot import HeldOutPairs
-from autoprune.prune.pruner import Pruner
-from autoprune.prune.space import load_space
 from autoprune.run.settings import SearchSettings
 from autoprune.run.study import open_run
+from conftest import tiny_siamrpn_pruner
 
 
 @pytest.fixture(autouse=True)
@@ -25,12 +22,8 @@ def _threads():
 
 
 def test_held_out_scores_repeat_and_see_what_a_fine_tune_changed():
-    family = trackers.get("siamrpn")
-    torch.manual_seed(0)
-    parent = family.create("tiny").eval()
-    pruner = Pruner(parent, load_space("siamrpn"))
-    root = builtin_root()
-    train, val = open_split(root, "train")[:4], open_split(root, "val")[:2]
+    family, pruner, train, val = tiny_siamrpn_pruner()
+    parent = pruner.parent
     held_out = HeldOutPairs(family, parent, val, batches=2, batch_size=4)
     itself = held_out.scores(copy.deepcopy(parent))
     assert itself["distill"] == pytest.approx(0.0, abs=1e-6) and itself["loss"] < 0

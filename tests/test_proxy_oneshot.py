@@ -9,15 +9,13 @@ import pytest
 import torch
 
 import trackers
-from autoprune.data import builtin_root, open_split
 from autoprune.proxy.oneshot import (OneShotScorer, OneShotSettings, SupernetSettings, _GradientRouter, load_supernet,
                                      save_supernet, train_supernet)
-from autoprune.prune.pruner import Pruner
-from autoprune.prune.space import load_space
 from autoprune.pipeline import search
 from autoprune.run.settings import SearchSettings
 from autoprune.search.supernet import supernet_file
 from autoprune.run.study import finished, open_run
+from conftest import tiny_siamrpn_pruner
 
 
 @pytest.fixture(autouse=True)
@@ -27,12 +25,7 @@ def _threads():
 
 @pytest.fixture(scope="module")
 def tiny():
-    family = trackers.get("siamrpn")
-    torch.manual_seed(0)
-    parent = family.create("tiny").eval()
-    pruner = Pruner(parent, load_space("siamrpn"))
-    root = builtin_root()
-    return family, pruner, open_split(root, "train")[:4], open_split(root, "val")[:2]
+    return tiny_siamrpn_pruner()
 
 
 def _draw(pruner):
