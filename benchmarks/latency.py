@@ -193,7 +193,8 @@ def _search_cell(work: str, name: str, preset: str, kind: str, value: float, run
                            progress=False)
         sums, counts = tracked.frame_totals()
         cell.update(frame_macs=family.analytic_cost(model.arch)["frame_macs"], trial=result["best_trial"],
-                    search_ms=meta.get("latency_ms"), full_ao=meta["metrics"].get("full_ao"),
+                    search_ms=meta.get("latency_ms"), search_raw_ms=meta.get("latency_raw_ms"),
+                    speed_factor=meta.get("speed_factor"), full_ao=meta["metrics"].get("full_ao"),
                     full_ao_ci=meta["metrics"].get("full_ao_ci"), sums=sums.tolist(), counts=counts.tolist())
     done.write_text(json.dumps(cell))
     return cell
@@ -218,7 +219,7 @@ def latency_budget(quick: bool) -> dict:
     runtime = "onnx"
     parents = {"siamrpn": "tiny"} if quick else PARENTS
     shares = [0.5] if quick else [0.5, 0.25]
-    work = Path(tempfile.mkdtemp(prefix="latency_budget-")) if quick else cache_dir("benchmarks", "latency_budget-v1")
+    work = Path(tempfile.mkdtemp(prefix="latency_budget-")) if quick else cache_dir("benchmarks", "latency_budget-v2")
     plan_file = work / "plan.json"
     # The budgets come from timings; a resumed run must ask for the same ones, or no cached cell matches.
     plan = [tuple(p) for p in json.loads(plan_file.read_text())] if plan_file.is_file() else []
@@ -275,6 +276,7 @@ def latency_budget(quick: bool) -> dict:
             rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": kind,
                          "budget value": f"{value:g} {'ms' if kind == 'ms' else 'M MACs'}",
                          "child MMACs": cell["frame_macs"] / 1e6, "search-time ms / budget": (cell.get("search_ms") or float("nan")) / ms,
+                         "speed factor": cell.get("speed_factor") or float("nan"),
                          "re-measured ms": again, "ms / budget": again / ms,
                          "parent-relative ms / budget": again / parent_now[name] * parent_ms / ms,
                          "speed-up": parent_now[name] / again, "MACs cut": macs_cut,
@@ -302,13 +304,16 @@ def latency_budget(quick: bool) -> dict:
              "latency, so both searches aim at the same speed; its child's re-measured latency is shown beside it.",
              "Paired difference: both children tracked on the same val sequences, bootstrapped over sequences.",
              "Search-time ms / budget: the exported child as the search measured it (that measurement decides "
-             "feasibility). Parent-relative: the re-measured child ÷ the parent re-timed beside it, times the parent's "
+             "feasibility), at the machine's typical speed over the search: timed in turns with the parent and "
+             "multiplied by the speed factor (the parent's typical ms over the search ÷ its ms beside this child; "
+             "autoprune/cost/reference.py). Parent-relative: the re-measured child ÷ the parent re-timed beside it, times the parent's "
              "latency when the budget was set ÷ the budget — the share a machine whose speed drifts between the search "
              "and the re-measurement still holds. Parent latency when the budgets were set: "
              + ", ".join(f"{name} {parent_ms:.3f} ms" for name, _, share, parent_ms, _, _ in plan if share == shares[0])
              + "; re-timed beside the last budget's children: " + ", ".join(f"{name} {v:.3f} ms" for name, v in parent_now.items()) + "."]
     return {"title": f"Latency budgets on {runtime}: the exported child against its budget, and against a MACs search",
             "rows": rows, "goals": goals, "notes": notes, "paired": paired,
-            "columns": ["family", "budget", "searched in", "budget value", "child MMACs", "search-time ms / budget", "re-measured ms", "ms / budget",
+            "columns": ["family", "budget", "searched in", "budget value", "child MMACs", "search-time ms / budget", "speed factor",
+                        "re-measured ms", "ms / budget",
                         "parent-relative ms / budget",
                         "speed-up", "MACs cut", "efficiency", "full-val AO", "AO 95 % CI"]}

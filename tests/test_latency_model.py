@@ -174,7 +174,7 @@ class _MisjudgedRuntime:
     def model_ms(self, arch: dict) -> float:
         return self.family.analytic_cost(arch)["frame_macs"] / 1e7
 
-    def __call__(self, child) -> float:
+    def __call__(self, child, trial=None) -> float:
         return self.factor * self.model_ms(child.arch) + self.fixed_ms
 
 

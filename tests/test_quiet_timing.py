@@ -110,6 +110,13 @@ def test_a_latency_search_times_its_children_in_turns(tmp_path):
     done = open_run(s.run_dir).study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(done) >= 3
     assert all("timing_waited_s" in t.user_attrs and "timing_contended" not in t.user_attrs for t in done)
+    # each child was timed in turns with the parent, and its figure is the raw one at the typical speed
+    for t in done:
+        a = t.user_attrs
+        assert a["reference_ms"] > 0 and 0.6 <= a["speed_factor"] <= 1.6
+        assert a["latency_ms"] == pytest.approx(a["latency_raw_ms"] * a["speed_factor"])
+    references = [t.user_attrs["reference_ms"] for t in done]
+    assert len(set(references)) == len(references)  # a timing per child, not one reused
     locks = machine_quiet().directory
     assert (locks / ".timing-work.lock").exists() and (locks / ".timing-intent.lock").exists()
 

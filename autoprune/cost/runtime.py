@@ -23,7 +23,7 @@ import torch
 from autoprune.cost.latency import Latency, evaluating, measure_latency
 from autoprune.errors import ConfigError
 
-__all__ = ["RUNTIMES", "FramePath", "check_runtime", "frame_latency", "machine_name", "onnx_frame_session",
+__all__ = ["RUNTIMES", "FramePath", "check_runtime", "frame_call", "frame_latency", "machine_name", "onnx_frame_session",
            "write_frame_onnx"]
 
 RUNTIMES = ("torch", "onnx")
@@ -123,6 +123,23 @@ def default_clock(threads: int) -> str:
     return "cpu" if threads == 1 else "wall"
 
 
+def frame_call(family, model, *, runtime: str = "torch", threads: int = 1,
+               onnx_path: str | Path | None = None) -> Callable[[], object]:
+    """One tracked frame of ``model`` on ``runtime`` as a call without arguments, built once.
+
+    The template cache is computed beforehand, as a tracker does at ``init``. For
+    ``runtime="onnx"`` the per-frame path is exported to a temporary graph unless
+    ``onnx_path`` names one (an export's ``model.onnx``); the session keeps the graph.
+    Call it inside :func:`autoprune.cost.latency.evaluating` for a torch model that trains.
+    """
+    check_runtime(runtime)
+    with evaluating(model):
+        if runtime == "onnx":  # traced for export outside inference mode, which tracing refuses
+            return _onnx_call(family, model, threads, onnx_path)
+        x, cache = frame_inputs(family, model)
+    return lambda: model.track(cache, x)
+
+
 def frame_latency(family, model, *, runtime: str = "torch", threads: int = 1, warmup: int = 5, repeats: int = 15,
                   min_time: float = 0.2, clock: str | None = None, onnx_path: str | Path | None = None) -> Latency:
     """Latency of one tracked frame (search crop in, head outputs out) on ``runtime``.
@@ -131,12 +148,7 @@ def frame_latency(family, model, *, runtime: str = "torch", threads: int = 1, wa
     ``runtime="onnx"`` the per-frame path is exported to a temporary graph unless
     ``onnx_path`` names one (an export's ``model.onnx``).
     """
-    check_runtime(runtime)
-    clock = clock or default_clock(threads)
+    call = frame_call(family, model, runtime=runtime, threads=threads, onnx_path=onnx_path)
     with evaluating(model):
-        if runtime == "onnx":  # traced for export outside inference mode, which tracing refuses
-            call = _onnx_call(family, model, threads, onnx_path)
-            return measure_latency(call, threads=threads, warmup=warmup, repeats=repeats, min_time=min_time, clock=clock)
-        x, cache = frame_inputs(family, model)
-        return measure_latency(model.track, cache, x, threads=threads, warmup=warmup, repeats=repeats,
-                               min_time=min_time, clock=clock)
+        return measure_latency(call, threads=threads, warmup=warmup, repeats=repeats, min_time=min_time,
+                               clock=clock or default_clock(threads))

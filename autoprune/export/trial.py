@@ -52,5 +52,7 @@ def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None =
         # an older run measured on one torch thread only
         "latency_on": t.user_attrs.get("latency_on") or ("torch, 1 thread" if t.user_attrs.get("latency_ms") else None),
         "latency_machine": t.user_attrs.get("latency_machine"),
+        # a latency budget's child, timed in turns with the parent: as timed, and the speed factor applied
+        **{k: t.user_attrs[k] for k in ("latency_raw_ms", "speed_factor") if k in t.user_attrs},
         "device": validations(study).get(number, {}).get("device") or t.user_attrs.get("device"),
     })

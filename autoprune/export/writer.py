@@ -78,6 +78,9 @@ def _card(manifest: dict) -> str:
         where = m.get("latency_on") or "torch, 1 thread"
         machine = f"; {m['latency_machine']}" if m.get("latency_machine") else ""
         lines.append(f"- per-frame latency ({where}{machine}): {m['latency_ms']:.2f} ms")
+        if m.get("speed_factor") is not None and m.get("latency_raw_ms") is not None:
+            lines.append(f"  (at the machine's typical speed over the search: timed {m['latency_raw_ms']:.2f} ms in turns "
+                         f"with the parent, which ran at {1 / m['speed_factor']:.2f}x its typical time then)")
     if m.get("onnx_max_rel_diff") is not None:
         lines.append(f"- ONNX graph vs PyTorch: outputs differ by at most {m['onnx_max_rel_diff']:.1e} of their scale")
     metrics = m.get("metrics", {})

@@ -79,8 +79,10 @@ class Objective:
     projection_steps: int = 30  # bisection steps of the budget projection (a latency prediction costs ~0.1 s each)
     projection_margin: float = 0.0  # project this share under the target: room for the latency model's error
     quiet: object | None = None  # a QuietTiming: this machine's training pauses while a child is timed (cost/quiet.py)
+    reference: object | None = None  # a SpeedReference: each child timed in turns with the parent (cost/reference.py)
     _waited: float = field(default=0.0, init=False, repr=False)  # this trial's timings' wait for quiet
     _contended: bool = field(default=False, init=False, repr=False)  # one of them gave up waiting
+    _timings: dict = field(default_factory=dict, init=False, repr=False)  # this trial's paired timings, by their ms
 
     def sample(self, trial: optuna.trial.Trial) -> dict[str, float]:
         return self.space.sample(trial)
@@ -143,6 +145,7 @@ class Objective:
     def _run(self, trial: optuna.trial.Trial) -> tuple[float, float]:
         start = time.perf_counter()
         self._waited, self._contended = 0.0, False
+        self._timings = {}
         seed = self.seed + trial.number
         trial.set_user_attr("seed", seed)
         share = self.share(trial)
@@ -150,7 +153,7 @@ class Objective:
         trial.set_user_attr("target", target)
         calibration = self._calibration(trial) if self.budget.kind == "ms" else 1.0
         values, projected, predicted, child, arch = self._cut(trial, target / calibration)
-        latency = self._latency(child) if self.measure_latency else float("nan")
+        latency = self._latency(child, trial) if self.measure_latency else float("nan")
         if self.budget.kind == "ms" and math.isfinite(latency):
             projected, predicted, child, arch, latency = self._correct(
                 trial, values, share * self.budget.value, target, (projected, predicted, child, arch, latency))
@@ -168,6 +171,9 @@ class Objective:
             trial.set_user_attr("latency_ms", latency)
             trial.set_user_attr("latency_on", f"{self.runtime}, {self.threads} thread{'s' if self.threads > 1 else ''}")
             trial.set_user_attr("latency_machine", machine_name())
+            if latency in self._timings:  # timed beside the parent: the raw figure and the speed factor too
+                for key, value in self._timings[latency].attrs().items():
+                    trial.set_user_attr(key, value)
         if self.budget.kind == "ms" and math.isfinite(latency):
             # the prediction steered the search; the measurement decides feasibility
             set_constraint(trial, latency / self.budget.value - 1.0)
@@ -232,7 +238,7 @@ class Objective:
             else:  # the projection cannot move (the smallest child, or a knob at its grid step)
                 break
             projected, predicted, child, arch = new_projected, new_predicted, new_child, new_arch
-            latency = self._latency(child)
+            latency = self._latency(child, trial)
             points.append((predicted, latency))
             corrections += 1
             if miss(latency) < miss(best[4]) or (miss(latency) == miss(best[4]) and latency > best[4]):
@@ -256,11 +262,17 @@ class Objective:
         trial.set_user_attr("latency_calibration", factor)
         return factor
 
-    def _latency(self, child) -> float:
-        if self.quiet is None:
-            return float(frame_latency(self.family, child, runtime=self.runtime, threads=self.threads).median_ms)
-        with self.quiet.timing():
-            ms = float(frame_latency(self.family, child, runtime=self.runtime, threads=self.threads).median_ms)
-        self._waited += self.quiet.waited_s
-        self._contended = self._contended or self.quiet.contended
+    def _latency(self, child, trial: optuna.trial.Trial) -> float:
+        with self.quiet.timing() if self.quiet is not None else contextlib.nullcontext():
+            if self.reference is None:
+                ms = float(frame_latency(self.family, child, runtime=self.runtime, threads=self.threads).median_ms)
+            else:
+                others = [t.user_attrs["reference_ms"] for t in trial.study.get_trials(deepcopy=False)
+                          if t.user_attrs.get("reference_ms")]
+                timing = self.reference.time_beside(child, others=others)
+                ms = timing.ms
+                self._timings[ms] = timing
+        if self.quiet is not None:
+            self._waited += self.quiet.waited_s
+            self._contended = self._contended or self.quiet.contended
         return ms

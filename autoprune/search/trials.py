@@ -92,10 +92,12 @@ def make_objective(ctx: RunContext, *, proxy=None, on_step=None) -> Objective:
     s = ctx.settings
     # The uniform baseline is the equal-cost reference: its children fill the whole budget.
     min_share = 1.0 if s.sampler == UNIFORM else s.budget.min_share
+    quiet = _quiet_timing(ctx)
     return Objective(family=ctx.family, pruner=ctx.pruner, space=sampled_space(s.sampler, ctx.pruner.space),
                      budget=s.budget.limit, metric=ctx.metric, proxy=proxy if proxy is not None else make_proxy(ctx),
                      seed=s.seed, trial_timeout=s.trial_timeout, on_step=on_step, min_share=min_share,
-                     runtime=s.budget.runtime, threads=s.parallel.threads, quiet=_quiet_timing(ctx), **_projection(s))
+                     runtime=s.budget.runtime, threads=s.parallel.threads, quiet=quiet, reference=_speed_reference(ctx),
+                     **_projection(s))
 
 
 def _quiet_timing(ctx: RunContext):
@@ -106,6 +108,17 @@ def _quiet_timing(ctx: RunContext):
     from autoprune.cost.quiet import machine_quiet
 
     return machine_quiet()
+
+
+def _speed_reference(ctx: RunContext):
+    """With a latency budget each child is timed in turns with the parent, and its latency is stated
+    at the machine's typical speed over the search (cost/reference.py)."""
+    s = ctx.settings
+    if s.budget.kind != "ms":
+        return None
+    from autoprune.cost.reference import SpeedReference
+
+    return SpeedReference(ctx.family, ctx.pruner.parent, runtime=s.budget.runtime, threads=s.parallel.threads)
 
 
 # A latency budget projects with a fitted model (held-out error 4-7 %, benchmarks/results/latency_model.md)
