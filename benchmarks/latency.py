@@ -18,6 +18,8 @@ from autoprune.prune.space import load_space
 # The demo parents: what --budget-ms searches on this machine prune.
 PARENTS = {"siamrpn": "small", "ostrack": "tiny", "stark": "small"}
 QUICK = {"siamrpn": "tiny"}  # --quick checks the harness, not the numbers
+LATENCY_BUDGET_CACHE = "latency_budget-v2"  # v2: children timed in turns with the parent (cost/reference.py)
+EQUAL_LATENCY_TOLERANCE = 0.05  # a MACs-searched child within this of the latency child's ms counts as equal latency
 
 
 def latency_model(quick: bool) -> dict:
@@ -119,6 +121,28 @@ def _width_alignment(widths, repeats: int) -> dict[str, dict[int, float]]:
     return out
 
 
+def _searched_children(name: str) -> list[tuple[str, torch.nn.Module]]:
+    """The exported children of latency_budget's searches for ``name`` (latency- and MACs-budgeted), if it has run."""
+    from autoprune.cache import cache_dir
+    from autoprune.export import load_model
+
+    work = cache_dir("benchmarks", LATENCY_BUDGET_CACHE)
+    plan_file = work / "plan.json"
+    if not plan_file.is_file():
+        return []
+    out = []
+    for family, _, share, _, ms, mflops in json.loads(plan_file.read_text()):
+        if family != name:
+            continue
+        for kind, value in (("ms", ms), ("mflops", mflops)):
+            cell = work / f"{name}-{kind}-{value:g}-onnx.json"
+            export = json.loads(cell.read_text()).get("export") if cell.is_file() else None
+            if export and Path(export).is_dir():
+                label = f"{share:.0%} of onnx ms" if kind == "ms" else f"{share:.0%}, MACs-searched"
+                out.append((label, load_model(export)[1].eval()))
+    return out
+
+
 def latency_efficiency(quick: bool) -> dict:
     """Speed-up / MACs cut of uniform children at 50 / 25 / 10 % of the parent's MACs, on torch and ONNX Runtime."""
     rows, goals, breakdowns = [], [], {}
@@ -137,6 +161,9 @@ def latency_efficiency(quick: bool) -> dict:
             best = max((r for r in mine if r["budget"] == share), key=lambda r: r["efficiency"])
             goals.append({"text": f"{name} at {share}: speed-up / MACs cut ≥ {floor} on at least one runtime",
                           "measured": f"{best['efficiency']:.2f} on {best['runtime']}", "met": best["efficiency"] >= floor})
+        searched = [] if quick else _searched_children(name)
+        if searched:
+            rows += _efficiency_rows(name, preset, "searched (latency_budget)", [("parent", parent), *searched], RUNTIMES, 30)
         breakdowns[f"{name}/{preset} 25% child, onnx"] = _onnx_breakdown(family, children[2][1], runs=5 if quick else 50)
         breakdowns[f"{name}/{preset} parent, onnx"] = _onnx_breakdown(family, parent, runs=5 if quick else 50)
     widths = (60, 64) if quick else (48, 52, 56, 60, 62, 63, 64, 66, 68, 72, 76, 80)
@@ -149,13 +176,16 @@ def latency_efficiency(quick: bool) -> dict:
              "eager PyTorch (oneDNN) runs in 16-channel steps, so 49-64 channels cost the same. The default spaces keep "
              "widths at multiples of 8 (what ONNX Runtime needs); on torch the steps are what the measured latency of "
              "each trial sees and the latency model averages over.",
-             "Children: one uniform keep ratio for every width knob of the default space, projected to the MACs share.",
+             "Children: one uniform keep ratio for every width knob of the default space, projected to the MACs share "
+             "(the goals). Rows 'searched (latency_budget)': the children latency_budget exported, from its searches at "
+             "50 / 25 % of the parent's ONNX Runtime latency and from the MACs searches beside them, timed here on both "
+             "runtimes beside the parent.",
              "Where ONNX Runtime's time goes (share of kernel time by operator type, its profiler): " + "; ".join(
                  f"{k}: " + ", ".join(f"{op} {v:.0%}" for op, v in list(shares.items())[:5]) for k, shares in breakdowns.items())]
     return {"title": "Latency efficiency: speed-up per MACs cut, eager PyTorch and ONNX Runtime", "rows": rows,
             "goals": goals, "notes": notes, "onnx_breakdown": breakdowns, "width_alignment_ms": alignment,
-            "columns": ["family", "parent", "budget", "runtime", "MMACs", "ms", "parent ms", "speed-up", "MACs cut",
-                        "efficiency"]}
+            "columns": ["family", "parent", "children", "budget", "runtime", "MMACs", "ms", "parent ms", "speed-up",
+                        "MACs cut", "efficiency"]}
 
 
 # --- latency-budget searches ---------------------------------------------------------------
@@ -219,7 +249,7 @@ def latency_budget(quick: bool) -> dict:
     runtime = "onnx"
     parents = {"siamrpn": "tiny"} if quick else PARENTS
     shares = [0.5] if quick else [0.5, 0.25]
-    work = Path(tempfile.mkdtemp(prefix="latency_budget-")) if quick else cache_dir("benchmarks", "latency_budget-v2")
+    work = Path(tempfile.mkdtemp(prefix="latency_budget-")) if quick else cache_dir("benchmarks", LATENCY_BUDGET_CACHE)
     plan_file = work / "plan.json"
     # The budgets come from timings; a resumed run must ask for the same ones, or no cached cell matches.
     plan = [tuple(p) for p in json.loads(plan_file.read_text())] if plan_file.is_file() else []
@@ -243,10 +273,38 @@ def latency_budget(quick: bool) -> dict:
                   for value in ((ms,) if kind == "ms" else (mflops,))]
     # LATENCY_BUDGET_WORKERS=1 leaves a core to another job (each search times on one thread either way)
     workers = int(os.environ.get("LATENCY_BUDGET_WORKERS", min(2, os.cpu_count() or 1)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        cells = list(pool.map(_search_cell, [str(work)] * len(cells_args), *zip(*cells_args),
-                              [runtime] * len(cells_args), [quick] * len(cells_args)))
+    def run_cells(args: list[tuple]) -> list[dict]:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            return list(pool.map(_search_cell, [str(work)] * len(args), *zip(*args), [runtime] * len(args),
+                                 [quick] * len(args)))
+
+    from autoprune.export import load_model
+
+    cells = run_cells(cells_args)
     by_key = {(c["family"], c["kind"], c["budget"]): c for c in cells}
+
+    def remeasure(cell: dict) -> float:
+        family, child = load_model(cell["export"])
+        with machine_quiet().timing():
+            return frame_latency(family, child.eval(), runtime=runtime, repeats=30).median_ms
+
+    # The MACs search's child runs at whatever latency its shape gives (7-27 % off the latency
+    # child's in the first runs): a second MACs search, its budget scaled by the two children's
+    # measured ratio, is the equal-latency comparison. Kept in the plan's folder, so a resumed
+    # run asks for the same budgets.
+    equal_file = work / "equal_latency.json"
+    equal = json.loads(equal_file.read_text()) if equal_file.is_file() else {}
+    for name, preset, share, _, ms, mflops in plan:
+        key = f"{name} {share:g}"
+        a, b = by_key[(name, "ms", ms)], by_key[(name, "mflops", mflops)]
+        if key not in equal and a.get("export") and b.get("export"):
+            ms_a, ms_b = remeasure(a), remeasure(b)
+            equal[key] = mflops if abs(ms_b / ms_a - 1) <= EQUAL_LATENCY_TOLERANCE else round(mflops * ms_a / ms_b, 2)
+    equal_file.write_text(json.dumps(equal))
+    second = [(name, preset, "mflops", equal[f"{name} {share:g}"]) for name, preset, share, _, _, mflops in plan
+              if equal.get(f"{name} {share:g}", mflops) != mflops]
+    for c in run_cells(second) if second else []:
+        by_key[(c["family"], c["kind"], c["budget"])] = c
     rows, goals, paired = [], [], {}
     parents_now: dict[str, torch.nn.Module] = {}  # prepared once per family
     parent_now: dict[str, float] = {}  # the parent re-timed beside its children: speed-ups from one moment
@@ -260,20 +318,20 @@ def latency_budget(quick: bool) -> dict:
         with machine_quiet().timing():
             parent_now[name] = frame_latency(family, parents_now[name], runtime=runtime, repeats=30).median_ms
         measured = {}
-        for kind, value in (("ms", ms), ("mflops", mflops)):
+        equal_mflops = equal.get(f"{name} {share:g}", mflops)
+        searches = [("ms", ms, "ms"), ("mflops", mflops, "mflops")]
+        if equal_mflops != mflops:
+            searches.append(("mflops", equal_mflops, "mflops, equal latency"))
+        for kind, value, label in searches:
             cell = by_key[(name, kind, value)]
             if not cell.get("export"):
-                rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": kind,
+                rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": label,
                              "note": "no child exported"})
                 continue
-            from autoprune.export import load_model
-
-            _, child = load_model(cell["export"])
-            with machine_quiet().timing():
-                again = frame_latency(family, child.eval(), runtime=runtime, repeats=30).median_ms
-            measured[kind] = (again, cell)
+            again = remeasure(cell)
+            measured[kind] = (again, cell)  # the equal-latency MACs search, when there is one, comes last and wins
             macs_cut = family.analytic_cost(family.arch(preset))["frame_macs"] / cell["frame_macs"]
-            rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": kind,
+            rows.append({"family": f"{name}/{preset}", "budget": f"{share:.0%} = {ms:g} ms", "searched in": label,
                          "budget value": f"{value:g} {'ms' if kind == 'ms' else 'M MACs'}",
                          "child MMACs": cell["frame_macs"] / 1e6, "search-time ms / budget": (cell.get("search_ms") or float("nan")) / ms,
                          "speed factor": cell.get("speed_factor") or float("nan"),
@@ -301,7 +359,10 @@ def latency_budget(quick: bool) -> dict:
              "Each search: 10 trials, the default proxy, the 2 best Pareto children validated on the whole val split; "
              "the exported child is re-measured here, in this process, as `autoprune profile --export DIR --runtime onnx` does.",
              "MACs-searched: a --budget-mflops search at the MACs of the uniform child the latency model puts at the same "
-             "latency, so both searches aim at the same speed; its child's re-measured latency is shown beside it.",
+             "latency, so both searches aim at the same speed; its child's re-measured latency is shown beside it. "
+             f"Where that child's latency is more than {EQUAL_LATENCY_TOLERANCE:.0%} off the latency child's, a second "
+             "MACs search ('mflops, equal latency') runs at that budget scaled by the two children's measured ratio, "
+             "and the comparison at equal latency uses its child.",
              "Paired difference: both children tracked on the same val sequences, bootstrapped over sequences.",
              "Search-time ms / budget: the exported child as the search measured it (that measurement decides "
              "feasibility), at the machine's typical speed over the search: timed in turns with the parent and "

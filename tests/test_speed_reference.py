@@ -72,3 +72,14 @@ def test_the_record_keeps_the_raw_timing_and_its_factor(parent_and_child):
     attrs = timing.attrs()
     assert set(attrs) == {"latency_raw_ms", "reference_ms", "speed_factor"}
     assert np.isclose(attrs["latency_raw_ms"] * attrs["speed_factor"], timing.ms)
+
+
+def test_the_export_card_states_the_timing_and_its_factor(parent_and_child, tmp_path):
+    from autoprune.export.writer import export_model
+
+    family, _, child = parent_and_child
+    out = export_model(family, child, tmp_path / "export", info={
+        "latency_ms": 0.9, "latency_raw_ms": 1.0, "speed_factor": 0.9, "latency_on": "onnx, 1 thread"})
+    card = (out / "card.md").read_text()
+    assert "per-frame latency (onnx, 1 thread" in card and "0.90 ms" in card
+    assert "timed 1.00 ms in turns with the parent, which ran at 1.11x its typical time then" in card
