@@ -40,6 +40,28 @@ def clip_with_margin(box_xywh: Sequence[float], width: int, height: int, margin:
     return np.array([x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)])
 
 
+def windowed_corners(score_maps: torch.Tensor, power: float) -> torch.Tensor:
+    """[B,2,h,w] corner score maps -> boxes [B,4] xyxy in [0,1] of the crop, each map's softmax
+    weighted by a Hanning window to the ``power`` before its soft-argmax.
+
+    The window is a prior that the target stays near the crop's centre (the last box), as
+    SiamRPN++ and OSTrack weight their score maps; power 0 is the head's own soft-argmax.
+    Multiplying the probabilities keeps each corner's own peak where it is strong, unlike
+    mixing the window in, which drags both corners to the centre and shrinks the box.
+    """
+    n = score_maps.shape[-1]
+    hann = torch.hann_window(n + 2, periodic=False, dtype=score_maps.dtype, device=score_maps.device)[1:-1]
+    prior = torch.outer(hann, hann).flatten() ** power
+    cells = torch.arange(n, dtype=score_maps.dtype, device=score_maps.device) / n  # cell j at j/n of the crop
+    xs, ys = cells.repeat(n), cells.repeat_interleave(n)
+    coords = []
+    for k in range(2):
+        prob = score_maps[:, k].flatten(1).softmax(dim=1) * prior
+        prob = prob / prob.sum(dim=1, keepdim=True)
+        coords += [(prob * xs).sum(dim=1), (prob * ys).sum(dim=1)]
+    return torch.stack(coords, dim=1)
+
+
 class StarkTracker(ModelTracker):
     """``init(image, box)`` then ``update(image) -> box``; images HxWx3 uint8 RGB, boxes xywh."""
 
@@ -49,6 +71,7 @@ class StarkTracker(ModelTracker):
         "mask_padding": Setting(bool),
         "margin": Setting(float),
         "size_lr": SIZE_LR,
+        "window_power": Setting(float, within=lambda v: v >= 0.0, expected=">= 0 (0: no window)"),
     }
 
     def configure(self, rec: Mapping[str, Any]) -> None:
@@ -56,6 +79,7 @@ class StarkTracker(ModelTracker):
         self.mask_padding = self.hp["mask_padding"]
         self.margin = self.hp["margin"]
         self.size_lr = self.hp["size_lr"]
+        self.window_power = self.hp["window_power"]
         self.state = np.zeros(4)
 
     def _crop(self, image: np.ndarray, box: Sequence[float], factor: float, size: int):
@@ -78,7 +102,8 @@ class StarkTracker(ModelTracker):
     def update(self, image: np.ndarray) -> np.ndarray:
         self._require_init()
         x, mask, center, side = self._crop(image, self.state, self.spec.search_factor, self.spec.search_size)
-        box = self.model.track(self.cache, x, mask)["boxes"][0].tolist()
+        out = self.model.track(self.cache, x, mask)
+        box = (out["boxes"] if self.window_power == 0 else windowed_corners(out["score_maps"], self.window_power))[0].tolist()
         height, width = image.shape[:2]
         located = self.locate(box, center, side)
         if self.size_lr < 1.0:
