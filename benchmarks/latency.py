@@ -135,7 +135,7 @@ def _searched_children(name: str) -> list[tuple[str, torch.nn.Module]]:
         if family != name:
             continue
         for kind, value in (("ms", ms), ("mflops", mflops)):
-            cell = work / f"{name}-{kind}-{value:g}-onnx.json"
+            cell = work / f"{_cell_tag(name, kind, value, 'onnx')}.json"
             export = json.loads(cell.read_text()).get("export") if cell.is_file() else None
             if export and Path(export).is_dir():
                 label = f"{share:.0%} of onnx ms" if kind == "ms" else f"{share:.0%}, MACs-searched"
@@ -190,6 +190,11 @@ def latency_efficiency(quick: bool) -> dict:
 
 # --- latency-budget searches ---------------------------------------------------------------
 QUICK_PARENT_STEPS = 4  # quick mode checks the harness on a barely trained tiny parent
+def _cell_tag(name: str, kind: str, value: float, runtime: str) -> str:
+    """A latency_budget search's name: its study, its run folder and its cached result file."""
+    return f"{name}-{kind}-{value:g}-{runtime}"
+
+
 def _search_cell(work: str, name: str, preset: str, kind: str, value: float, runtime: str, quick: bool) -> dict:
     """One search (own process, one thread), cached: the exported child, re-measured, with its full-validation AO."""
     torch.set_num_threads(1)
@@ -197,7 +202,7 @@ def _search_cell(work: str, name: str, preset: str, kind: str, value: float, run
     from autoprune.pipeline import search
     from autoprune.run.settings import SearchSettings
 
-    tag = f"{name}-{kind}-{value:g}-{runtime}"
+    tag = _cell_tag(name, kind, value, runtime)
     done = Path(work) / f"{tag}.json"
     if done.is_file():
         return json.loads(done.read_text())
