@@ -228,3 +228,23 @@ def test_the_table_and_plot_show_a_child_validated_beside_the_front(tmp_path):
     assert [line.split("│")[1].strip() for line in rows] == ["0", "1 * +"]  # the unvalidated 70 % child stays out
     assert "0.440" in rows[1]
     assert plot_pareto(study, tmp_path / "pareto.png", unit="M FLOPs (MACs)", budget=1.0).stat().st_size > 0
+
+
+def test_writing_the_onnx_graph_keeps_the_models_modes(tmp_path):
+    """The exporter switches a traced wrapper's submodules back to training; the model must not follow."""
+    from autoprune.cost.runtime import frame_inputs
+
+    pruner = _pruner("siamrpn")
+    child, _ = pruner.prune(pruner.space.uniform(0.5))
+    child.eval()
+    x, cache = frame_inputs(pruner.family, child)
+    with torch.no_grad():
+        before = child.track(cache, x)["cls"]
+    write_frame_onnx(pruner.family, child, tmp_path / "eval.onnx")
+    assert not any(m.training for m in child.modules())
+    with torch.no_grad():  # BatchNorm still normalises with its running statistics
+        assert torch.equal(child.track(cache, x)["cls"], before)
+    child.train()
+    child.rpn_head.eval()  # a mixed model keeps each flag as it was
+    write_frame_onnx(pruner.family, child, tmp_path / "mixed.onnx")
+    assert child.training and not child.rpn_head.training and child.backbone.training

@@ -73,13 +73,18 @@ def frame_inputs(family, model) -> tuple[torch.Tensor, tuple]:
 
 
 def write_frame_onnx(family, model, path: str | Path, *, inputs: tuple | None = None) -> list[str]:
-    """Write ``model``'s per-frame path to ``path`` (opset 17) in its current mode; returns the graph's input names.
+    """Write ``model``'s per-frame path to ``path`` (opset 17, traced in eval mode); returns the graph's input names.
+
+    ``model`` keeps its modes: each submodule's training flag is the same afterwards.
 
     ``inputs``: the ``(search crop, template cache)`` to trace with (default :func:`frame_inputs`).
     """
     x, cache = inputs if inputs is not None else frame_inputs(family, model)
     names = ["search"] + [f"cache{i}" for i in range(len(cache))]
-    with warnings.catch_warnings():
+    # The exporter traces in eval mode and afterwards calls train() with the wrapper's own flag,
+    # which would switch every submodule of ``model`` to training (BatchNorm then normalises
+    # with batch statistics): each module's flag is put back instead.
+    with warnings.catch_warnings(), evaluating(model):
         warnings.simplefilter("ignore")
         torch.onnx.export(FramePath(model), (x, *cache), str(path), input_names=names, dynamo=False, opset_version=17)
     return names
