@@ -177,11 +177,11 @@ def finetune_stability(quick: bool, device: str = "cpu") -> dict:
 def _yardstick_val(quick: bool):
     """The yardstick's val split: the built-in val split grown to YARDSTICK_VAL sequences (its
     first 64 are the default split's, sequence for sequence)."""
-    from autoprune.data import builtin_root, open_split
+    from autoprune.data import builtin_root, builtin_split_root, open_split
 
     if quick:
         return open_split(builtin_root(), "val")[:3]
-    return open_split(builtin_root(train=0, val=YARDSTICK_VAL, test=0), "val")
+    return open_split(builtin_split_root("val", YARDSTICK_VAL), "val")
 
 
 def _child_weights(store: _Store, family, parent, train, *, recipe: dict, steps: int, seed: int, device: str):

@@ -20,7 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_options(p, split="val")
     p.add_argument("--baseline", choices=BASELINES, help="evaluate a reference tracker instead of a model")
     p.add_argument("--hparams", help="named tracking hyperparameters of the family (e.g. vot, otb, lasot)")
-    p.add_argument("--max-sequences", type=positive_int, help="evaluate only the first N sequences")
+    p.add_argument("--max-sequences", type=positive_int,
+                   help="evaluate only the first N sequences; on the built-in data, N above the split's default size "
+                        "tracks a larger built-in split (made on first use; 1280 val: the yardstick's)")
     p.add_argument("--out", help="write got10k-layout result files here")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
@@ -59,6 +61,7 @@ def make_tracker(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from autoprune.data.builtin import DEFAULT_SIZES, builtin_split_root
     from autoprune.data.verify import checked_split
     from autoprune.outputs import check_writable
     from autoprune.eval import evaluate
@@ -68,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         check_writable(args.out, "--out")
     tracker, name = make_tracker(args)
-    sequences = checked_split(data_root(args.data), args.split, limit=args.max_sequences)  # before any frame is tracked
+    # on the built-in data, --max-sequences beyond a split's default size reads a larger built-in split
+    if args.data or args.split not in DEFAULT_SIZES:
+        root = data_root(args.data)
+    else:
+        root = builtin_split_root(args.split, args.max_sequences)
+    sequences = checked_split(root, args.split, limit=args.max_sequences)  # before any frame is tracked
     result = evaluate(tracker, sequences, out_dir=args.out, tracker_name=name)
     if args.json:
         scores = {k: getattr(result, k) for k in ("ao", "sr50", "sr75", "auc", "precision", "norm_precision", "fps")}

@@ -5,12 +5,12 @@
 
 ``autoprune.data.pairs`` (imported on first use, it needs torch) samples training pairs.
 """
-from autoprune.data.builtin import builtin_root
+from autoprune.data.builtin import builtin_root, builtin_split_root
 from autoprune.data.detect import available_splits, detect_layout, open_split
 from autoprune.data.sequence import FrameList, Sequence, check_sequence, read_rgb
 
 __all__ = [
-    "FrameList", "Sequence", "available_splits", "builtin_root", "check_sequence", "detect_layout",
+    "FrameList", "Sequence", "available_splits", "builtin_root", "builtin_split_root", "check_sequence", "detect_layout",
     "open_split", "pair_loader", "PairDataset", "read_rgb",
 ]
 

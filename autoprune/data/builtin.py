@@ -80,3 +80,21 @@ def builtin_root(
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+# The default size of each built-in split (what ``builtin_root()`` makes).
+DEFAULT_SIZES = {"train": synth.DEFAULT_TRAIN, "val": synth.DEFAULT_VAL, "test": synth.DEFAULT_TEST}
+
+
+def builtin_split_root(split: str, count: int | None = None, seed: int = 0) -> Path:
+    """Root of a built-in dataset holding at least ``count`` sequences of ``split``.
+
+    Up to the default size it is the default dataset; beyond it, a dataset of that split alone
+    (e.g. the 1280-sequence val split of ``benchmarks/results/yardstick.md``), made on first
+    use. Sequence i of a split is the same in both, so the first sequences are shared.
+    """
+    if split not in DEFAULT_SIZES:
+        raise ValueError(f"the built-in dataset has splits {', '.join(DEFAULT_SIZES)}, not {split!r}")
+    if count is None or count <= DEFAULT_SIZES[split]:
+        return builtin_root(seed)
+    return builtin_root(seed, **{name: (count if name == split else 0) for name in DEFAULT_SIZES})

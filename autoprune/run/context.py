@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import trackers
-from autoprune.data import builtin_root, open_split
+from autoprune.data import builtin_root, builtin_split_root, open_split
 from autoprune.device import worker_device
 from autoprune.errors import ConfigError
 from autoprune.prune import importance as importance_lib
@@ -61,7 +61,9 @@ def build_context(settings: SearchSettings, *, importance=None, progress: bool =
         raise ConfigError(f"search space {space.source} is for {space.family!r}, not {family.name!r}")
     root = Path(s.data) if s.data else builtin_root()
     train_sequences = open_split(root, "train")
-    val_sequences = open_split(root, "val")
+    # Full validation on more built-in val sequences than the default split has (--validate-sequences
+    # 1280: the yardstick's split) reads them from a val-only built-in dataset; its first ones are the same.
+    val_sequences = open_split(root if s.data else builtin_split_root("val", s.validation.sequences), "val")
     parent = prepare_parent(family, preset=s.preset, checkpoint=s.checkpoint, data_root=root, builtin=not s.data,
                             steps=s.parent_steps, seed=s.seed, trust_pickle=s.trust_pickle, progress=progress)
     criterion = importance if importance is not None else importance_lib.get(s.importance, seed=s.seed)

@@ -17,7 +17,7 @@ import torch
 
 import trackers
 from autoprune.checkpoint import atomic_write, save_safetensors
-from autoprune.data import builtin_root, open_split
+from autoprune.data import builtin_root, builtin_split_root, open_split
 from autoprune.data.pairs import pair_loader
 from autoprune.errors import BudgetError
 from autoprune.progress import console
@@ -75,7 +75,8 @@ class Study:
         self.device, self.amp = device, amp
         self.root = builtin_root() if spec.builtin else Path(spec.data)
         self.train_split = open_split(self.root, "train")
-        val = open_split(self.root, "val")
+        # max_sequences beyond the built-in val split's default size reads a larger built-in val split
+        val = open_split(builtin_split_root("val", spec.max_sequences) if spec.builtin else self.root, "val")
         self.val_split = val[: spec.max_sequences] if spec.max_sequences else val
         self.cells_dir = spec.out / "cells"
 
