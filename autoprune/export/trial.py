@@ -55,4 +55,6 @@ def export_trial(run_dir, *, trial: str | int = "best", out: str | Path | None =
         # a latency budget's child, timed in turns with the parent: as timed, and the speed factor applied
         **{k: t.user_attrs[k] for k in ("latency_raw_ms", "speed_factor") if k in t.user_attrs},
         "device": validations(study).get(number, {}).get("device") or t.user_attrs.get("device"),
+        # how the full-validation figures were made (a validation before this field existed: runtime torch)
+        "validation": {k: v for k, v in validations(study).get(number, {}).items() if k in ("steps", "sequences", "runtime")},
     })

@@ -90,6 +90,11 @@ def _card(manifest: dict) -> str:
             text = span_text(ci, digits=4)
             span = f" (95 % CI {text}, bootstrap over sequences)" if text != "-" else ""
             lines.append(f"- {label}: {metrics[key]:.4f}{span}")
+    done = m.get("validation") or {}
+    if done.get("sequences"):
+        where = "ONNX Runtime" if done.get("runtime") == "onnx" else "PyTorch"
+        lines.append(f"- full validation: {done['sequences']} val sequences tracked in {where}, after "
+                     f"{done.get('steps', '-')} fine-tune steps")
     if m.get("command"):
         lines += ["", "Made with:", "", f"    {m['command']}", "", f"seed: {m.get('seed', '-')}"]
     lines += ["", "Load it with `autoprune.load(DIR)` (no pickle; arch.json, the weights and the ONNX graph checked against "

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from autoprune.data.pairs import pair_loader
 from autoprune.device import loader_workers, model_device, same_device
 from autoprune.eval import EvalResult, evaluate
+from autoprune.export.onnx_runtime import tracking_on
 from autoprune.proxy.stabilize import WeightAverage, recalibrate_batchnorm
 from autoprune.train import train
 
@@ -37,6 +38,7 @@ class ProxySettings:
     amp: str | None = None  # bf16 / fp16 autocast in the fine-tune (CUDA only)
     ema: float = 0.0  # decay of a moving average of the weights, scored instead of the last step (0: off)
     bn_batches: int = 0  # training batches that re-estimate BatchNorm statistics before scoring (0: off)
+    runtime: str = "torch"  # where the scored tracking runs: torch, or onnx (ONNX Runtime on the CPU, 2-3x faster)
 
 
 @dataclass
@@ -111,7 +113,8 @@ def proxy_score(
     summary = finetune_child(family, child, train_sequences=train_sequences, settings=settings, parent=parent,
                              on_step=on_step, progress=progress)
     tracker = family.make_tracker(child, settings.hparams)
-    scored = evaluate(tracker, list(val_sequences)[: settings.sequences], progress=progress)
+    with tracking_on(settings.runtime, family, child):
+        scored = evaluate(tracker, list(val_sequences)[: settings.sequences], progress=progress)
     return ProxyResult(ao=float(scored.ao), sr50=float(scored.sr50), sr75=float(scored.sr75), loss=summary,
                        seconds=time.perf_counter() - start, evaluation=scored)
 

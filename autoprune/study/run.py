@@ -99,11 +99,15 @@ class Study:
 
     def method_id(self, method: str) -> str:
         """What makes a method's cells: cells made with other settings of it (trials, proxy...) are stale."""
-        return json.dumps(self.spec.methods.get(method, {}), sort_keys=True)
+        runtime = {} if self.spec.eval_runtime == "torch" else {"eval_runtime": self.spec.eval_runtime}
+        return json.dumps({**self.spec.methods.get(method, {}), **runtime}, sort_keys=True)
 
     def _current(self, cell: Cell) -> bool:
         fam = next(f for f in self.spec.families if f.name == cell.family)
-        return cell.parent == self.parent_id(fam) and (not cell.settings or cell.settings == self.method_id(cell.method))
+        # scored on another number of val sequences (max_sequences changed): stale too
+        scored_here = not cell.frame_counts or len(cell.frame_counts) == len(self.val_split)
+        return (cell.parent == self.parent_id(fam) and scored_here
+                and (not cell.settings or cell.settings == self.method_id(cell.method)))
 
     def _done(self, key: str) -> bool:
         cell = self._load(key)
@@ -188,6 +192,7 @@ class Study:
     def _score(self, family, child, fname, method, budget, parent_macs, *, floor, note, finetune=True, started) -> Cell:
         from autoprune.cost import tracker_cost
         from autoprune.eval import evaluate
+        from autoprune.export.onnx_runtime import tracking_on
         from autoprune.proxy import VALIDATION_RECIPE, ProxySettings, finetune_child
 
         seed = self._seed
@@ -202,8 +207,9 @@ class Study:
         cost = tracker_cost(family, child)
         latency_ms = _latency_ms(family, child)
         child.to(self.device)
-        result = evaluate(lambda: family.make_tracker(child), self.val_split, progress=self.progress,
-                          tracker_name=label)
+        with tracking_on(self.spec.eval_runtime, family, child):
+            result = evaluate(lambda: family.make_tracker(child), self.val_split, progress=self.progress,
+                              tracker_name=label)
         ci = result.ao_interval()
         sums, counts = result.frame_totals()
         cell = Cell(family=fname, method=method, budget=budget, reached=cost.frame_macs / parent_macs, floor=floor,

@@ -15,7 +15,7 @@ from autoprune.errors import ConfigError
 
 METHODS = ("gates", "search", "distill-loss", "oneshot", "random", "uniform")
 _TOP = {"name", "description", "data", "seed", "seeds", "budgets", "finetune_steps", "batch_size", "families", "methods",
-        "max_sequences", "out"}
+        "max_sequences", "eval_runtime", "out"}
 _FAMILY_KEYS = {"preset", "checkpoint", "parent_steps", "lr", "trust_pickle"}
 _METHOD_KEYS = {
     "gates": {"steps", "mode", "layerwise_at_or_below"},
@@ -52,6 +52,7 @@ class StudySpec:
     finetune_steps: int = 150
     batch_size: int = 8
     max_sequences: int | None = None
+    eval_runtime: str = "torch"  # where children are tracked for their scores: torch, or onnx (ONNX Runtime, CPU)
     description: str = ""
     out: Path = field(default=Path("."))
 
@@ -76,6 +77,12 @@ def _int(source, key, value, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise _fail(source, key, f"an integer >= {minimum}", value)
     return value
+
+
+def _runtime(source: Path, value: Any) -> str:
+    if value not in ("torch", "onnx"):
+        raise _fail(source, "eval_runtime", "torch or onnx", value)
+    return str(value)
 
 
 def parse_spec(data: Any, source: Path) -> StudySpec:
@@ -138,6 +145,7 @@ def parse_spec(data: Any, source: Path) -> StudySpec:
         finetune_steps=_int(source, "finetune_steps", data.get("finetune_steps", 150), minimum=0),
         batch_size=_int(source, "batch_size", data.get("batch_size", 8), minimum=1),
         max_sequences=None if data.get("max_sequences") is None else _int(source, "max_sequences", data["max_sequences"], minimum=1),
+        eval_runtime=_runtime(source, data.get("eval_runtime", "torch")),
         description=str(data.get("description", "")).strip(),
     )
     # Results go beside the spec by default (studies/<name>/), or where the spec says.

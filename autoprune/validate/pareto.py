@@ -89,14 +89,16 @@ def validate_trial(ctx, study: optuna.Study, trial: optuna.trial.FrozenTrial, *,
     recipe = {**VALIDATION_RECIPE, **({"distill": distill} if distill > 0 else {})}
     val = ctx.val_sequences[: ctx.settings.validation.sequences]
     settings = replace(ProxySettings(steps=steps, sequences=len(val), seed=int(trial.user_attrs.get("seed", 0)),
-                                     device=ctx.device, amp=ctx.settings.parallel.amp), **recipe)
+                                     device=ctx.device, amp=ctx.settings.parallel.amp,
+                                     runtime=ctx.settings.validation.runtime), **recipe)
     scored = proxy_score(ctx.family, child, train_sequences=ctx.train_sequences, val_sequences=val,
                          settings=settings, parent=ctx.pruner.parent, progress=progress)
     out = child_dir(ctx.settings.run_dir, trial.number)
     metadata = {**ctx.family.weights_metadata(child), TRIAL_KEY: trial_identity(study, trial)}
     save_safetensors(child.state_dict(), out / "model.safetensors", metadata=metadata)
     result = {"full_ao": scored.ao, "full_ao_ci": scored.ao_ci, "full_sr50": scored.sr50, "full_sr75": scored.sr75, "steps": steps,
-              "sequences": len(val), "weights": str(out / "model.safetensors"), "device": describe(ctx.device)}
+              "sequences": len(val), "weights": str(out / "model.safetensors"), "device": describe(ctx.device),
+              "runtime": ctx.settings.validation.runtime}
     _record(study, trial.number, result)
     return result
 
