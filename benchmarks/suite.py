@@ -111,11 +111,12 @@ def tracker_speed(quick: bool) -> dict:
 
 from benchmarks.latency import latency_budget, latency_efficiency, latency_model  # noqa: E402
 from benchmarks.quality import proxy_fidelity, search_quality, supernet_start  # noqa: E402
-from benchmarks.yardstick import finetune_stability, parent_recipes, yardstick  # noqa: E402
+from benchmarks.yardstick import finetune_stability, parent_recipes, validation_runtime, yardstick  # noqa: E402
 
 BENCHMARKS = {
     "yardstick": yardstick,
     "finetune_stability": finetune_stability,
+    "validation_runtime": validation_runtime,
     "parent_recipes": parent_recipes,
     "search_quality": search_quality,
     "proxy_fidelity": proxy_fidelity,
