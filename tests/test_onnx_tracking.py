@@ -67,3 +67,13 @@ def test_a_study_spec_names_its_evaluation_runtime(tmp_path):
     assert parse_spec({**base, "eval_runtime": "onnx"}, tmp_path / "t.yaml").eval_runtime == "onnx"
     with pytest.raises(ConfigError, match="eval_runtime must be torch or onnx, got 'trt'"):
         parse_spec({**base, "eval_runtime": "trt"}, tmp_path / "t.yaml")
+
+
+def test_a_study_refuses_onnx_scoring_off_the_cpu(tmp_path):
+    from autoprune.study import Study
+    from autoprune.study.spec import parse_spec
+
+    spec = parse_spec({"name": "t", "budgets": [0.5], "families": {"siamrpn": {"preset": "tiny"}}, "methods": {"uniform": {}},
+                       "eval_runtime": "onnx", "out": str(tmp_path / "t")}, tmp_path / "t.yaml")
+    with pytest.raises(ConfigError, match="eval_runtime onnx tracks in ONNX Runtime on the CPU, not on cuda"):
+        Study(spec, progress=False, device="cuda")

@@ -19,7 +19,7 @@ import trackers
 from autoprune.checkpoint import atomic_write, save_safetensors
 from autoprune.data import builtin_root, builtin_split_root, open_split
 from autoprune.data.pairs import pair_loader
-from autoprune.errors import BudgetError
+from autoprune.errors import BudgetError, ConfigError
 from autoprune.progress import console
 from autoprune.study.spec import FamilySpec, StudySpec
 
@@ -73,6 +73,9 @@ class Study:
         self.progress = progress
         # fine-tunes, gate training and tracking run on ``device``; costs and latencies are measured on the CPU
         self.device, self.amp = device, amp
+        if spec.eval_runtime == "onnx" and not str(device).startswith("cpu"):
+            raise ConfigError(f"study spec {spec.source}: eval_runtime onnx tracks in ONNX Runtime on the CPU, not on "
+                              f"{device}; drop eval_runtime or use --device cpu")
         self.root = builtin_root() if spec.builtin else Path(spec.data)
         self.train_split = open_split(self.root, "train")
         # max_sequences beyond the built-in val split's default size reads a larger built-in val split
