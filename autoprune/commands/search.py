@@ -98,7 +98,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "N above 64 reads a larger built-in val split (made on first use; 1280: the yardstick's, "
                         "which resolves a 10 %% difference)")
     p.add_argument("--validate-runtime", choices=("torch", "onnx"), default="torch",
-                   help="where full validation tracks: torch, or onnx (ONNX Runtime on the CPU: 2-3x faster per frame "
+                   help="where full validation tracks: torch, or onnx (ONNX Runtime on the CPU: 1.8-2.5x faster per frame "
                         "for small children; scores differ only by float rounding)")
     p.add_argument("--no-export", action="store_true", help="do not export the best child")
 

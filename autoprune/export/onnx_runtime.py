@@ -63,7 +63,7 @@ def tracking_on(runtime: str, family, model, *, threads: int | None = None) -> I
     ``threads`` intra-op threads (default: torch's thread count).
 
     Full validation of a small child is mostly per-operator overhead, which ONNX Runtime cuts:
-    per tracked frame, decoding and cropping included, 2-3x less time than eager PyTorch on
+    per tracked frame, decoding and cropping included, 1.8-2.5x less time than eager PyTorch on
     one thread. Scores differ from PyTorch's only as far as float rounding moves a tracker.
     """
     from autoprune.cost.latency import evaluating

@@ -38,7 +38,7 @@ class ProxySettings:
     amp: str | None = None  # bf16 / fp16 autocast in the fine-tune (CUDA only)
     ema: float = 0.0  # decay of a moving average of the weights, scored instead of the last step (0: off)
     bn_batches: int = 0  # training batches that re-estimate BatchNorm statistics before scoring (0: off)
-    runtime: str = "torch"  # where the scored tracking runs: torch, or onnx (ONNX Runtime on the CPU, 2-3x faster)
+    runtime: str = "torch"  # where the scored tracking runs: torch, or onnx (ONNX Runtime on the CPU, about 2x faster)
 
 
 @dataclass

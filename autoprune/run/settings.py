@@ -70,7 +70,7 @@ class ValidationSettings:
     steps: int | None = None  # None: the family's default (resolve fills it in)
     max_children: int = 3  # 0: skip validation (and export)
     sequences: int | None = None  # full validation tracks the first N val sequences (None: all)
-    runtime: str = "torch"  # where full validation tracks: torch, or onnx (ONNX Runtime on the CPU, 2-3x faster)
+    runtime: str = "torch"  # where full validation tracks: torch, or onnx (ONNX Runtime on the CPU, about 2x faster)
 
 
 @dataclass(frozen=True)
