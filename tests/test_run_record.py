@@ -16,7 +16,7 @@ RUN_JSON_OPTIONS = [
     "timeout", "proxy_steps", "proxy_sequences", "proxy", "supernet_steps", "oneshot_score", "min_share", "runtime",
     "study_name", "storage", "sampler", "uniform_start", "seed", "workers", "threads", "backend", "device", "amp", "importance",
     "runs_dir", "trial_timeout", "distill", "parent_steps", "validate_steps", "validate_max", "validate_sequences",
-    "export", "ray_address", "command",
+    "validate_runtime", "export", "ray_address", "command",
 ]
 
 
