@@ -50,9 +50,6 @@ STABILITY_RECIPES = {
 }
 
 
-_Store = ResultStore
-_totals = totals
-_first = first
 
 
 def _interval(r: dict):
@@ -137,7 +134,7 @@ def finetune_stability(quick: bool, device: str = "cpu", order: int = 1) -> dict
     name, preset = "siamrpn", "small"
     family, parent, weights, train, _ = _setup(name, preset, quick)
     val = _yardstick_val(quick)
-    store = _Store(Path(tempfile.mkdtemp(prefix="stability-")) if quick else cache_dir("benchmarks", "yardstick"))
+    store = ResultStore(Path(tempfile.mkdtemp(prefix="stability-")) if quick else cache_dir("benchmarks", "yardstick"))
     steps = 2 if quick else family.validate_steps
     seeds = SEEDS[:2] if quick else SEEDS
     recipes = dict(itertools.islice(STABILITY_RECIPES.items(), 2)) if quick else STABILITY_RECIPES
@@ -149,7 +146,7 @@ def finetune_stability(quick: bool, device: str = "cpu", order: int = 1) -> dict
 
         def tracked(part, child=child) -> dict:
             with tracking_on("onnx", family, child, threads=1):
-                return _totals(evaluate(family.make_tracker(child), part, progress=False))
+                return totals(evaluate(family.make_tracker(child), part, progress=False))
 
         identity = {"what": "child", "family": name, "weights": weights_fingerprint(child), "hparams": hparams, "runtime": "onnx"}
         scored[label, seed] = chunked_totals(store, identity, val, tracked, order=order)
@@ -193,7 +190,7 @@ def _yardstick_val(quick: bool):
     return open_split(builtin_split_root("val", YARDSTICK_VAL), "val")
 
 
-def _child_weights(store: _Store, family, parent, train, *, recipe: dict, steps: int, seed: int, device: str):
+def _child_weights(store: ResultStore, family, parent, train, *, recipe: dict, steps: int, seed: int, device: str):
     """The uniform 10 % child after the validation fine-tune with ``seed``; its weights are kept
     in the store's folder, so another process and a later run evaluate the same child."""
     from safetensors.torch import load_file, save_file
@@ -220,28 +217,35 @@ def _child_weights(store: _Store, family, parent, train, *, recipe: dict, steps:
     return child.eval()
 
 
-def _family_rows(name: str, preset: str, n: int, ref: dict, test_ref: dict, runs: list[dict]) -> tuple[dict, dict]:
-    """One table row, and its numbers, for the first ``n`` val sequences of every result."""
-    ref = {k: _first(v, n) for k, v in ref.items()}
-    runs = [_first(r, n) for r in runs]
-    cis = {k: _interval(v) for k, v in ref.items()}
-    test_cis = {k: _interval(v) for k, v in test_ref.items()}
-    versus_mil = {"val": _paired(ref["parent"], ref["mil"]), "test": _paired(test_ref["parent"], test_ref["mil"])}
-    child_cis = [_interval(r) for r in runs]
-    half = max(ci.half_width for ci in child_cis + [cis["parent"]])
-    parent_ao = ref["parent"]["ao"]
-    resolvable, pairs = _seed_pairs_resolvable(runs)
-    row = {"family": f"{name}/{preset}", "val sequences": n, "parent AO [95 % CI]": cis["parent"].format(),
-           "parent SR0.5": 100 * ref["parent"]["sr50"], "MIL AO [95 % CI]": cis["mil"].format(),
+def _parent_columns(label: str, n: int, parent: dict, test_parent: dict, ref: dict, test_ref: dict) -> tuple[dict, dict]:
+    """The row's parent and reference columns, and their numbers: ``parent`` beside MIL and the static box."""
+    cis = {"parent": _interval(parent), "mil": _interval(ref["mil"]), "static": _interval(ref["static"])}
+    test_cis = {"parent": _interval(test_parent), "mil": _interval(test_ref["mil"])}
+    versus_mil = {"val": _paired(parent, ref["mil"]), "test": _paired(test_parent, test_ref["mil"])}
+    row = {"family": label, "val sequences": n, "parent AO [95 % CI]": cis["parent"].format(),
+           "parent SR0.5": 100 * parent["sr50"], "MIL AO [95 % CI]": cis["mil"].format(),
            "MIL SR0.5": 100 * ref["mil"]["sr50"], "static AO": cis["static"].format(),
            "test: parent / MIL AO": f"{test_cis['parent'].format()} / {test_cis['mil'].format()}",
-           "parent - MIL, val / test": " / ".join(_points(versus_mil[k]) for k in ("val", "test")),
-           "child AO per seed": " / ".join(f"{100 * r['ao']:.1f}" for r in runs),
-           "CI half-width / parent AO": f"{half / parent_ao:.1%}", "resolvable paired diff": f"{resolvable:.1%}"}
-    numbers = {"sequences": n, "parent": {**cis["parent"].as_dict(), "sr50": ref["parent"]["sr50"]},
+           "parent - MIL, val / test": " / ".join(_points(versus_mil[k]) for k in ("val", "test"))}
+    numbers = {"parent": {**cis["parent"].as_dict(), "sr50": parent["sr50"]},
                "mil": {**cis["mil"].as_dict(), "sr50": ref["mil"]["sr50"]},
                "static": {**cis["static"].as_dict(), "sr50": ref["static"]["sr50"]},
-               "parent_minus_mil": {k: v.as_dict() for k, v in versus_mil.items()},
+               "parent_minus_mil": {k: v.as_dict() for k, v in versus_mil.items()}}
+    return row, numbers
+
+
+def _family_rows(name: str, preset: str, n: int, ref: dict, test_ref: dict, runs: list[dict]) -> tuple[dict, dict]:
+    """One table row, and its numbers, for the first ``n`` val sequences of every result."""
+    ref = {k: first(v, n) for k, v in ref.items()}
+    runs = [first(r, n) for r in runs]
+    row, numbers = _parent_columns(f"{name}/{preset}", n, ref["parent"], test_ref["parent"], ref, test_ref)
+    child_cis = [_interval(r) for r in runs]
+    half = max(ci.half_width for ci in child_cis + [_interval(ref["parent"])])
+    parent_ao = ref["parent"]["ao"]
+    resolvable, pairs = _seed_pairs_resolvable(runs)
+    row.update({"child AO per seed": " / ".join(f"{100 * r['ao']:.1f}" for r in runs),
+                "CI half-width / parent AO": f"{half / parent_ao:.1%}", "resolvable paired diff": f"{resolvable:.1%}"})
+    numbers = {"sequences": n, **numbers,
                "child": {"ao": [r["ao"] for r in runs], "sr50": [r["sr50"] for r in runs],
                          "ci": [c.as_dict() for c in child_cis], "seed_sd": _spread([r["ao"] for r in runs])},
                "half_width_over_parent": half / parent_ao, "resolvable": resolvable, "pairs": pairs}
@@ -259,7 +263,7 @@ def yardstick(quick: bool, device: str = "cpu", order: int = 1) -> dict:
     from autoprune.eval.baselines import OpenCVTracker, StaticBoxTracker
     from autoprune.proxy.evaluator import VALIDATION_RECIPE
 
-    store = _Store(Path(tempfile.mkdtemp(prefix="yardstick-")) if quick else cache_dir("benchmarks", "yardstick"))
+    store = ResultStore(Path(tempfile.mkdtemp(prefix="yardstick-")) if quick else cache_dir("benchmarks", "yardstick"))
     families = {"siamrpn": "small"} if quick else FAMILIES
     if order < 0:
         families = dict(reversed(list(families.items())))
@@ -278,7 +282,7 @@ def yardstick(quick: bool, device: str = "cpu", order: int = 1) -> dict:
         def scored(sequences, make_tracker, **identity) -> dict:
             """Per-sequence results of one tracker on ``sequences``, stored chunk by chunk under what it is."""
             return chunked_totals(store, identity, sequences,
-                                  lambda part: _totals(evaluate(make_tracker(), part, progress=False)), order=order)
+                                  lambda part: totals(evaluate(make_tracker(), part, progress=False)), order=order)
 
         def make_parent():
             return family.make_tracker(parent)
@@ -288,12 +292,12 @@ def yardstick(quick: bool, device: str = "cpu", order: int = 1) -> dict:
         test_ref = {"mil": scored(test, OpenCVTracker, what="mil"), "parent": scored(test, make_parent, **parent_id)}
         steps = 2 if quick else family.validate_steps
         seeds = SEEDS[:2] if quick else SEEDS
-        runs = []
+        by_seed = {}
         for seed in (seeds if order >= 0 else tuple(reversed(seeds))):
             child = _child_weights(store, family, parent, train, recipe=recipe, steps=steps, seed=seed, device=device)
             child_id = {"what": "child", "family": name, "weights": weights_fingerprint(child), "hparams": hparams}
-            runs.append((seed, scored(val, lambda child=child: family.make_tracker(child), **child_id)))
-        runs = [r for _, r in sorted(runs, key=lambda sr: sr[0])]
+            by_seed[seed] = scored(val, lambda child=child: family.make_tracker(child), **child_id)
+        runs = [by_seed[seed] for seed in seeds]
         per_size = {}
         for n in sizes:
             row, numbers = _family_rows(name, preset, n, ref, test_ref, runs)
@@ -304,19 +308,13 @@ def yardstick(quick: bool, device: str = "cpu", order: int = 1) -> dict:
             hp = family.make_tracker(parent, variant).hp
             tried = scored(val, lambda hp=variant: family.make_tracker(parent, hp), **{**parent_id, "hparams": hp})
             tried_test = scored(test, lambda hp=variant: family.make_tracker(parent, hp), **{**parent_id, "hparams": hp})
-            ci, test_ci = _interval(tried), _interval(tried_test)
-            versus = {"val": _paired(tried, ref["mil"]), "test": _paired(tried_test, test_ref["mil"])}
-            rows.append({"family": f"{name}/{preset}, --hparams {variant}", "val sequences": len(val),
-                         "parent AO [95 % CI]": ci.format(), "parent SR0.5": 100 * tried["sr50"],
-                         "MIL AO [95 % CI]": _interval(ref["mil"]).format(), "MIL SR0.5": 100 * ref["mil"]["sr50"],
-                         "static AO": _interval(ref["static"]).format(),
-                         "test: parent / MIL AO": f"{test_ci.format()} / {_interval(test_ref['mil']).format()}",
-                         "parent - MIL, val / test": " / ".join(_points(versus[k]) for k in ("val", "test")),
-                         "child AO per seed": "-", "CI half-width / parent AO": f"{ci.half_width / tried['ao']:.1%}",
-                         "resolvable paired diff": "-"})
-            per_size[f"{len(val)}, --hparams {variant}"] = {"parent": {**ci.as_dict(), "sr50": tried["sr50"]}, "hparams": hp,
-                                                             "test": {**test_ci.as_dict(), "sr50": tried_test["sr50"]},
-                                                             "parent_minus_mil": {k: v.as_dict() for k, v in versus.items()}}
+            row, numbers = _parent_columns(f"{name}/{preset}, --hparams {variant}", len(val), tried, tried_test, ref, test_ref)
+            row.update({"child AO per seed": "-", "resolvable paired diff": "-",
+                        "CI half-width / parent AO": f"{_interval(tried).half_width / tried['ao']:.1%}"})
+            rows.append(row)
+            per_size[f"{len(val)}, --hparams {variant}"] = {"parent": numbers["parent"], "hparams": hp,
+                                                             "test": {**_interval(tried_test).as_dict(), "sr50": tried_test["sr50"]},
+                                                             "parent_minus_mil": numbers["parent_minus_mil"]}
         measured = per_size[str(len(val))]
         parent_ao, mil = measured["parent"], measured["mil"]
         detail[name] = {"preset": preset, "weights": weights, "sequences": len(val), "steps": steps, "recipe": recipe,
@@ -365,7 +363,7 @@ def yardstick(quick: bool, device: str = "cpu", order: int = 1) -> dict:
 PARENT_RECIPES = {"baseline": {}, "photometric": {"augment": "photometric"}, "camera": {"augment": "camera"}}
 
 
-def _train_recipe(store: _Store, name: str, preset: str, recipe: dict, *, steps: int, data: Path, val, quick: bool) -> dict:
+def _train_recipe(store: ResultStore, name: str, preset: str, recipe: dict, *, steps: int, data: Path, val, quick: bool) -> dict:
     from autoprune.data import open_split
     from autoprune.data.augment import PROFILES
     from autoprune.data.pairs import pair_loader
@@ -382,7 +380,7 @@ def _train_recipe(store: _Store, name: str, preset: str, recipe: dict, *, steps:
         out = None if quick else cache_dir("benchmarks", "parent_recipes", f"{name}-{preset}-{_key(recipe)}-{steps}")
         train(family, model, batches, steps=steps, out_dir=out, save_every=0 if quick else 200, resume=not quick,
               progress=False)
-        return _totals(evaluate(family.make_tracker(model.eval()), val, progress=False))
+        return totals(evaluate(family.make_tracker(model.eval()), val, progress=False))
 
     return store.get_or_run({"what": "parent-recipe", "family": name, "preset": preset, "recipe": recipe, "steps": steps,
                              "data": str(data), "sequences": [s.name for s in val]}, run)
@@ -401,7 +399,7 @@ def parent_recipes(quick: bool) -> dict:
     steps = 2 if quick else 1500
     data = builtin_root()
     val = open_split(data, "val")[: 2 if quick else None]
-    store = _Store(Path(tempfile.mkdtemp(prefix="recipes-")) if quick else cache_dir("benchmarks", "yardstick"))
+    store = ResultStore(Path(tempfile.mkdtemp(prefix="recipes-")) if quick else cache_dir("benchmarks", "yardstick"))
     recipes = dict(itertools.islice(PARENT_RECIPES.items(), 2)) if quick else PARENT_RECIPES
     scored = {label: _train_recipe(store, name, preset, r, steps=steps, data=data, val=val, quick=quick) for label, r in recipes.items()}
     base = scored["baseline"]
@@ -436,7 +434,7 @@ def validation_runtime(quick: bool, device: str = "cpu") -> dict:
     from autoprune.proxy.evaluator import VALIDATION_RECIPE
 
     torch.set_num_threads(1)
-    store = _Store(Path(tempfile.mkdtemp(prefix="runtime-")) if quick else cache_dir("benchmarks", "yardstick"))
+    store = ResultStore(Path(tempfile.mkdtemp(prefix="runtime-")) if quick else cache_dir("benchmarks", "yardstick"))
     val = _yardstick_val(quick)[: 2 if quick else 128]
     block = 1 if quick else 16
     families = {"siamrpn": "small"} if quick else FAMILIES
@@ -456,7 +454,7 @@ def validation_runtime(quick: bool, device: str = "cpu") -> dict:
                         began = time.perf_counter()
                         result = evaluate(family.make_tracker(model), part, progress=False)
                         seconds[runtime] += time.perf_counter() - began
-                    parts[runtime].append(_totals(result))
+                    parts[runtime].append(totals(result))
                 frames += sum(len(s) for s in part)
             scored = {r: merged(p) for r, p in parts.items()}
             diff = _paired(scored["onnx"], scored["torch"])

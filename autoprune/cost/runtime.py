@@ -23,7 +23,7 @@ import torch
 from autoprune.cost.latency import Latency, evaluating, measure_latency
 from autoprune.errors import ConfigError
 
-__all__ = ["RUNTIMES", "FramePath", "check_runtime", "frame_call", "frame_latency", "machine_name", "onnx_frame_session",
+__all__ = ["RUNTIMES", "FramePath", "check_runtime", "frame_call", "frame_latency", "frame_output_names", "machine_name", "onnx_frame_session",
            "write_frame_onnx"]
 
 RUNTIMES = ("torch", "onnx")
@@ -62,6 +62,12 @@ class FramePath(torch.nn.Module):
     def forward(self, x, *cache):
         out = self.model.track(tuple(cache), x)
         return tuple(v for v in out.values() if torch.is_tensor(v))
+
+
+def frame_output_names(model, x: torch.Tensor, cache: tuple) -> list[str]:
+    """The names of the per-frame path's tensor outputs, in the order :class:`FramePath` returns them."""
+    with torch.no_grad():
+        return [k for k, v in model.track(cache, x).items() if torch.is_tensor(v)]
 
 
 def frame_inputs(family, model) -> tuple[torch.Tensor, tuple]:

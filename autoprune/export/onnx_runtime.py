@@ -67,7 +67,7 @@ def tracking_on(runtime: str, family, model, *, threads: int | None = None) -> I
     one thread. Scores differ from PyTorch's only as far as float rounding moves a tracker.
     """
     from autoprune.cost.latency import evaluating
-    from autoprune.cost.runtime import check_runtime, frame_inputs, write_frame_onnx
+    from autoprune.cost.runtime import check_runtime, frame_inputs, frame_output_names, write_frame_onnx
     from autoprune.device import model_device
     from autoprune.errors import ConfigError
 
@@ -81,8 +81,7 @@ def tracking_on(runtime: str, family, model, *, threads: int | None = None) -> I
     with tempfile.TemporaryDirectory(prefix="autoprune-track-") as tmp, evaluating(model):
         path = Path(tmp) / "frame.onnx"
         x, cache = frame_inputs(family, model)
-        with torch.no_grad():
-            names = [k for k, v in model.track(cache, x).items() if torch.is_tensor(v)]
+        names = frame_output_names(model, x, cache)
         write_frame_onnx(family, model, path, inputs=(x, cache))
         model.__dict__["track"] = OnnxFramePath(model, path, names, threads=threads)
     try:

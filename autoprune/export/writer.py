@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from autoprune.checkpoint import save_safetensors
-from autoprune.cost.runtime import FramePath, frame_inputs, write_frame_onnx
+from autoprune.cost.runtime import FramePath, frame_inputs, frame_output_names, write_frame_onnx
 from autoprune.device import model_device
 from autoprune.errors import ExportError
 from autoprune.eval.uncertainty import span_text
@@ -47,7 +47,7 @@ def _export_onnx(family, model, path: Path) -> dict:
     x, cache = frame_inputs(family, model)
     with torch.no_grad():
         expected = FramePath(model)(x, *cache)
-        outputs = [k for k, v in model.track(cache, x).items() if torch.is_tensor(v)]
+    outputs = frame_output_names(model, x, cache)
     names = write_frame_onnx(family, model, path, inputs=(x, cache))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {n: t.numpy() for n, t in zip(names, (x, *cache))}

@@ -80,8 +80,10 @@ def _int(source, key, value, *, minimum: int) -> int:
 
 
 def _runtime(source: Path, value: Any) -> str:
-    if value not in ("torch", "onnx"):
-        raise _fail(source, "eval_runtime", "torch or onnx", value)
+    from autoprune.cost.runtime import RUNTIMES
+
+    if value not in RUNTIMES:
+        raise _fail(source, "eval_runtime", " or ".join(RUNTIMES), value)
     return str(value)
 
 
