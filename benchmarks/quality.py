@@ -13,8 +13,9 @@ import trackers
 from autoprune.cache import cache_dir
 
 
-def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list, device: str = "cpu") -> list[dict]:
-    """One seed's study (a process of its own: seeds run in parallel, one thread each)."""
+def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list, device: str = "cpu",
+                chosen_methods: tuple | None = None) -> list[dict]:
+    """One seed's study of one family (a process of its own: seeds run in parallel, one thread each)."""
     from dataclasses import asdict
 
     from autoprune.commands.search import DEFAULT_TRIALS
@@ -22,24 +23,30 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
     from autoprune.study.spec import parse_spec
 
     torch.set_num_threads(1)
+    (name, _), = families.items()
+    # full validation as `autoprune search` validates: the family's own fine-tune steps
+    steps = 2 if quick else trackers.get(name).validate_steps
     # the fine-tune searches at `autoprune search`'s defaults: what a user gets
     search = {"trials": 2 if quick else DEFAULT_TRIALS["finetune"], "proxy_steps": 1 if quick else 30,
               "proxy_sequences": 1 if quick else 4}
+    methods = {"search": {**search, "sampler": "tpe"}, "random": search, "uniform": {"importance": "l1"},
+               # the search's fine-tune, scored by the loss on fixed val pairs instead of tracking
+               "distill-loss": {"trials": search["trials"], "proxy_steps": search["proxy_steps"], "sampler": "tpe"},
+               # the one-shot search: 8 trials and a 200-step supernet (its CLI defaults, 48 and 300, cost
+               # 10+ min per siamrpn cell here)
+               "oneshot": {"trials": 2 if quick else 8, "proxy_sequences": 1 if quick else 2, "sampler": "tpe",
+                           "supernet_steps": 2 if quick else 200},  # the family's one-shot score
+               "gates": {"steps": 2 if quick else 150, "mode": "naive", "layerwise_at_or_below": 0.01}}
     spec = parse_spec({
         # seeds: [seed] — this process makes this seed's cells only (a spec's default is 3 seeds from
         # "seed" on, which made each process repeat its neighbours' seeds)
         "name": f"seed-{seed}", "data": "builtin", "seed": seed, "seeds": [seed], "budgets": budgets,
-        "finetune_steps": 2 if quick else 150, "batch_size": 8, "max_sequences": 1 if quick else None,
+        "finetune_steps": steps, "batch_size": 8,
+        # the yardstick: its 1280 val sequences, tracked in ONNX Runtime (the same AO within noise as
+        # PyTorch, about 2x faster: validation_runtime.md)
+        "max_sequences": 1 if quick else QUALITY_VAL, "eval_runtime": "torch" if quick else "onnx",
         "families": {name: {"preset": preset} for name, preset in families.items()},
-        # oneshot: the search with the one-shot proxy, its supernet as in proxy_fidelity (200 steps)
-        "methods": {"search": {**search, "sampler": "tpe"}, "random": search, "uniform": {"importance": "l1"},
-                    # the search's fine-tune, scored by the loss on fixed val pairs instead of tracking
-                    "distill-loss": {"trials": search["trials"], "proxy_steps": search["proxy_steps"], "sampler": "tpe"},
-                    # the one-shot search: 8 trials and a 200-step supernet (its CLI defaults, 48 and 300, cost
-                    # 10+ min per siamrpn cell here)
-                    "oneshot": {"trials": 2 if quick else 8, "proxy_sequences": 1 if quick else 2, "sampler": "tpe",
-                                "supernet_steps": 2 if quick else 200},  # the family's one-shot score
-                    "gates": {"steps": 2 if quick else 150, "mode": "naive", "layerwise_at_or_below": 0.01}},
+        "methods": {m: methods[m] for m in (chosen_methods or methods)},
     }, Path(work) / "spec.yaml")
     return [asdict(c) for c in Study(spec, progress=False, device=device).run()]
 
@@ -57,6 +64,12 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     # SEARCH_QUALITY_FAMILIES=siamrpn runs (and reports) a subset; its cells are shared with the full run
     chosen = [f for f in os.environ.get("SEARCH_QUALITY_FAMILIES", "").split(",") if f]
     families = {"ostrack": "tiny"} if quick else {k: v for k, v in SEARCH_QUALITY_FAMILIES.items() if not chosen or k in chosen}
+    # SEARCH_QUALITY_METHODS=search,uniform likewise runs (and reports) some of the methods
+    wanted = [m for m in os.environ.get("SEARCH_QUALITY_METHODS", "").split(",") if m]
+    unknown = sorted(set(wanted) - set(QUALITY_METHODS))
+    if unknown:
+        raise SystemExit(f"SEARCH_QUALITY_METHODS: unknown method {', '.join(unknown)}; valid: {', '.join(QUALITY_METHODS)}")
+    methods = tuple(m for m in QUALITY_METHODS if not wanted or m in wanted)
     # 25 % and 10 %: budgets every method reaches on these parents (1 % lies below the smallest
     # child the search spaces make; the paper study reports those floors)
     budgets = [0.1] if quick else [0.25, 0.1]
@@ -71,12 +84,13 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
         results = [[json.loads(f.read_text()) for f in sorted((works[name] / f"seed-{seed}" / "cells").glob("*.json"))]
                    for seed, name in tasks]
     elif quick:
-        results = [_seed_cells(seed, quick, str(works[name]), {name: families[name]}, budgets, device) for seed, name in tasks]
+        results = [_seed_cells(seed, quick, str(works[name]), {name: families[name]}, budgets, device, methods)
+                   for seed, name in tasks]
     else:  # one process per (family, seed), as many at once as there are cores
         with ProcessPoolExecutor(max_workers=min(len(tasks), os.cpu_count() or 1), mp_context=get_context("spawn")) as pool:
             results = list(pool.map(_seed_cells, [seed for seed, _ in tasks], [quick] * len(tasks),
                                     [str(works[name]) for _, name in tasks], [{name: families[name]} for _, name in tasks],
-                                    [budgets] * len(tasks), [device] * len(tasks)))
+                                    [budgets] * len(tasks), [device] * len(tasks), [methods] * len(tasks)))
     # each cell by its own seed, once (a cell found twice is the same child of the same seed)
     unique = {cell.key: cell for cell in (Cell(**c) for seed_cells in results for c in seed_cells)}
     seeded = [(cell.seed, cell) for cell in unique.values() if cell.seed in seeds]
@@ -115,9 +129,12 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     seconds = {name: {m: statistics.mean(c.seconds for c in cells if c.family == name and c.method == m)
                       for m in QUALITY_METHODS if any(c.family == name and c.method == m for c in cells)}
                for name in families}
-    notes = [f"Mean ± std of full-validation AO over seeds {seeds} (each child fine-tuned the same "
-             f"{'2' if quick else '150'} steps, scored on the whole built-in val split); in brackets the child's real share "
-             "of the parent's per-frame MACs.",
+    steps = {name: 2 if quick else trackers.get(name).validate_steps for name in families}
+    notes = [f"Mean ± std of full-validation AO over seeds {seeds}: each child fine-tuned its family's validation steps "
+             f"({', '.join(f'{n} {k}' for n, k in steps.items())}; batch 8, distillation from the parent), then tracked on "
+             f"the first {1 if quick else QUALITY_VAL} sequences of the built-in val split (the yardstick split, "
+             f"yardstick.md), its per-frame network in {'PyTorch' if quick else 'ONNX Runtime'}; in brackets the child's "
+             "real share of the parent's per-frame MACs.",
              "Parents: the shipped demo parents trained on the built-in data. Search and random search at `autoprune "
              "search`'s defaults: 12 trials, 30-step proxy fine-tune, 4 val sequences tracked; the best-proxy feasible "
              "trial is the child. The search's first trial is "
@@ -128,7 +145,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              "the loss, for ostrack minus the distillation error).",
              "Budgets below the smallest child a method can make hold that method's smallest child: " + "; ".join(floors)
              if floors else "Every method reached every budget.",
-             "Wall time per cell (the method's search or cut, then the same 150-step fine-tune and full validation), "
+             "Wall time per cell (the method's search or cut, then the same fine-tune and full validation), "
              "mean over seeds and budgets: " + "; ".join(f"{name}: " + ", ".join(f"{m} {v:.0f} s" for m, v in per.items())
                                                          for name, per in seconds.items()) + ".",
              _why_search_is_close(),
@@ -146,8 +163,11 @@ SEARCHERS = ("search", "distill-loss", "oneshot")  # the searches, each against 
 COMPARED = tuple((a, b) for a in SEARCHERS for b in ("uniform", "random"))
 # Bump when the child fine-tune changes: cached cells are then results of another recipe.
 # 2: child fine-tunes at the family's LR for trained weights; 3: the search starts from the
-# uniform shape, ostrack tracks with size smoothing
-FINETUNE_VERSION = 3
+# uniform shape, ostrack tracks with size smoothing; 4: the yardstick (1280 val sequences in ONNX
+# Runtime, each family's validation steps; stark's default tracker settings windowed)
+FINETUNE_VERSION = 4
+# Val sequences each child is scored on: the yardstick's split (benchmarks/yardstick.py).
+QUALITY_VAL = 1280
 
 
 def _parents_tag(families: dict) -> str:
@@ -250,12 +270,32 @@ class _RandomChildren:
         return self.pruner.project(self.pruner.space.random(rng), float(rng.uniform(0.08, 0.8)) * self.full_macs,
                                    self.macs)[0]
 
+    def ground_truth(self, device: str):
+        """How a child's full AO is measured, and on which sequences: full validation as `autoprune
+        search` validates (the family's steps, the validation recipe), on the yardstick's val split
+        in ONNX Runtime. The proxies keep the first ``val_count`` sequences (the same ones)."""
+        from dataclasses import replace
+
+        from autoprune.data import builtin_split_root, open_split
+        from autoprune.proxy import VALIDATION_RECIPE, ProxySettings
+
+        if self.quick:
+            return ProxySettings(steps=2, sequences=len(self.val), seed=0, device=device), self.val
+        val = open_split(builtin_split_root("val", QUALITY_VAL), "val")[:QUALITY_VAL]
+        settings = ProxySettings(steps=self.family.validate_steps, sequences=len(val), seed=0, device=device, runtime="onnx")
+        return replace(settings, **VALIDATION_RECIPE), val
+
     def child_file(self, full, i: int) -> Path:
-        """Child ``i``'s parent-slice fine-tune results (independent of the supernet)."""
+        """Child ``i``'s parent-slice fine-tune results (independent of the supernet), for ground truth ``full``."""
+        return self.work / f"child-{self.name}-{self.preset}-{self.key}-{self.truth_tag(full)}-{i}.json"
+
+    def truth_tag(self, full) -> str:
+        """What a ground truth's cached results depend on: the fine-tune's LR, steps and recipe, and
+        the sequences and runtime that score it."""
         from autoprune.proxy.evaluator import finetune_lr
 
-        return self.work / (f"child-{self.name}-{self.preset}-{self.key}-lr{finetune_lr(self.family, full):g}"
-                            f"-v{self.val_count}-{i}.json")
+        return (f"lr{finetune_lr(self.family, full):g}-s{full.steps}-d{full.distill:g}-v{full.sequences}"
+                f"{'' if full.runtime == 'torch' else '-' + full.runtime}")
 
     def supernet(self, settings, device: str):
         """The supernet over these children (trained and cached once), and the seconds its training took."""
@@ -298,7 +338,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
     bench = _RandomChildren(name, preset, val_count=val_count, quick=quick, prefix="proxy_fidelity-")
     family, train, val, parent, pruner, draw = bench.family, bench.train, bench.val, bench.parent, bench.pruner, bench.draw
     proxy = ProxySettings(steps=1 if quick else 30, sequences=1 if quick else 4, seed=0, device=device)  # the search's defaults
-    full = ProxySettings(steps=2 if quick else 150, sequences=len(val), seed=0, device=device)  # what validation does
+    full, truth_val = bench.ground_truth(device)  # what validation does
     supernet_settings = SupernetSettings(steps=2 if quick else 200, seed=0)
     oneshot = OneShotSettings(sequences=proxy.sequences, held_out_batches=2 if quick else 8)
     supernet, supernet_seconds = bench.supernet(supernet_settings, device)
@@ -317,8 +357,8 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
                 torch.manual_seed(i)
                 child, arch = pruner.prune(values)
                 start = time.perf_counter()
-                row[label] = proxy_score(family, child, train_sequences=train, val_sequences=val, settings=settings,
-                                         parent=parent).ao
+                row[label] = proxy_score(family, child, train_sequences=train, settings=settings, parent=parent,
+                                         val_sequences=truth_val if settings is full else val).ao
                 row[f"{label} s"] = time.perf_counter() - start
             cost = family.analytic_cost(arch)
             row.update({"child": i, "MMACs": cost["frame_macs"] / 1e6, "params (M)": cost["params"] / 1e6})
@@ -327,7 +367,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
         if "full AO seed 1" not in row:  # a second fine-tune seed: the ground truth's own noise halves
             torch.manual_seed(i)
             child, arch = pruner.prune(values)
-            row["full AO seed 1"] = proxy_score(family, child, train_sequences=train, val_sequences=val,
+            row["full AO seed 1"] = proxy_score(family, child, train_sequences=train, val_sequences=truth_val,
                                                 settings=replace(full, seed=1), parent=parent).ao
             if not quick:
                 done.write_text(json.dumps(row))
@@ -365,7 +405,10 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
             "rows": rows, "columns": ["child", "MMACs", "params (M)", *FIDELITY_SCORES, "full AO seed 0", "full AO seed 1", "full AO"],
             "goals": goals,
             "notes": [f"Fine-tune proxy (proxy AO): {proxy.steps} fine-tune steps, {proxy.sequences} val sequences (the "
-                      f"search's defaults); full AO: the mean of two {full.steps}-step fine-tunes (seeds 0 and 1), each scored on the first {len(val)} val sequences.",
+                      f"search's defaults); full AO: the mean of two full validations (seeds 0 and 1), each {full.steps} fine-tune steps with "
+                      f"distillation from the parent (the family's validation steps and recipe), then the first {len(truth_val)} val "
+                      f"sequences tracked (the yardstick split, yardstick.md) in {'ONNX Runtime' if full.runtime == 'onnx' else 'PyTorch'}. "
+                      f"The one-shot and distill-loss scores use the first {len(val)}.",
                       f"One-shot: one supernet fine-tune of {supernet_settings.steps} steps (sandwich rule: the parent, the "
                       f"smallest child and {supernet_settings.random_children} random children per step, in-place "
                       f"distillation weight {supernet_settings.distill:g}, {supernet_settings.lr_scale:g}x the family's LR; {supernet_seconds:.0f} s), then per child: "
@@ -380,7 +423,7 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
                       "Children: random knob settings projected to random budgets between 8 % and 80 % of the parent's MACs "
                       "(the supernet's random children are drawn the same way).",
                       f"Best-ranking proxy here: {best} (tau {taus[best]:+.2f}). The full AO is itself two "
-                      f"{full.steps}-step fine-tunes scored on {len(val)} sequences, a noisy ground truth (tau between "
+                      f"{full.steps}-step fine-tunes scored on {len(truth_val)} sequences, a ground truth with noise of its own (tau between "
                       f"its two seeds {taus['full AO seed 0 vs 1']:+.2f}): with {n} children a tau moves by about ±0.2 "
                       "between runs.",
                       within_cost_note(within)],
@@ -428,7 +471,7 @@ def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", p
     """Full validation of a child fine-tuned from its supernet slice against from its parent slice.
 
     The children, the supernet and the parent-slice results are proxy_fidelity's (its cache):
-    each child gets the same 150-step fine-tunes (seeds 0 and 1) from the supernet's weights,
+    each child gets the same full-validation fine-tunes (seeds 0 and 1) from the supernet's weights,
     and the two starts are compared child by child.
     """
     import json
@@ -440,7 +483,7 @@ def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", p
     n, val_count = (2, 1) if quick else (12, 32)
     bench = _RandomChildren(name, preset, val_count=val_count, quick=quick, prefix="supernet_start-")
     family, train, val, parent, pruner, draw = bench.family, bench.train, bench.val, bench.parent, bench.pruner, bench.draw
-    full = ProxySettings(steps=2 if quick else 150, sequences=len(val), seed=0, device=device)
+    full, truth_val = bench.ground_truth(device)
     supernet_settings = SupernetSettings(steps=2 if quick else 200, seed=0)
     supernet, _ = bench.supernet(supernet_settings, device)
     from_supernet = pruner.cutting_from(supernet)
@@ -455,15 +498,16 @@ def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", p
             if label not in row:
                 torch.manual_seed(i)
                 child, _ = pruner.prune(values)
-                row[label] = proxy_score(family, child, train_sequences=train, val_sequences=val,
+                row[label] = proxy_score(family, child, train_sequences=train, val_sequences=truth_val,
                                          settings=replace(full, seed=s), parent=parent).ao
-        done = bench.work / f"supernet-start-{name}-{preset}-{bench.key}-s{supernet_settings.steps}-v{val_count}-{i}.json"
+        done = bench.work / (f"supernet-start-{name}-{preset}-{bench.key}-s{supernet_settings.steps}-"
+                             f"{bench.truth_tag(full)}-{i}.json")
         mine = json.loads(done.read_text()) if done.is_file() else {}
         for s in (0, 1):
             if f"seed {s}" not in mine:
                 torch.manual_seed(i)
                 child, _ = from_supernet.prune(values)
-                mine[f"seed {s}"] = proxy_score(family, child, train_sequences=train, val_sequences=val,
+                mine[f"seed {s}"] = proxy_score(family, child, train_sequences=train, val_sequences=truth_val,
                                                 settings=replace(full, seed=s), parent=parent).ao
                 if not quick:
                     done.write_text(json.dumps(mine))
@@ -485,8 +529,8 @@ def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", p
                                "validation keeps starting from the parent slice",
                        "measured": f"{rel:+.1%} [{low:+.1%}, {high:+.1%}], better for {wins} of {len(rows)} children",
                        "met": low > 0}],
-            "notes": [f"Each child: the mean full-validation AO of two {full.steps}-step fine-tunes (seeds 0 and 1) on the first "
-                      f"{val_count} val sequences, started from the parent's weights (proxy_fidelity's reference) or from "
-                      f"the {supernet_settings.steps}-step supernet's (proxy_fidelity's supernet); the same children, "
-                      "recipe and sequences (proxy_fidelity's fine-tune, without the distillation validation adds)."],
+            "notes": [f"Each child: the mean full-validation AO of two {full.steps}-step fine-tunes (seeds 0 and 1, distillation "
+                      f"weight {full.distill:g}) on the first {len(truth_val)} val sequences, started from the parent's weights "
+                      f"(proxy_fidelity's reference) or from the {supernet_settings.steps}-step supernet's (proxy_fidelity's "
+                      "supernet); the same children, recipe and sequences as proxy_fidelity's ground truth."],
             "relative": rel, "interval": [low, high], "wins": wins}

@@ -37,10 +37,13 @@ CHILD_SHARE = 0.10  # of the parent's per-frame MACs
 # interval shrinks with the square root of the count, and 1280 (20x) reach the 5 % goal.
 YARDSTICK_VAL = 1280
 # Named tracker settings the yardstick also scores the parent with (not the family's default).
-SETTING_VARIANTS = {"stark": ["windowed"]}
+SETTING_VARIANTS = {"stark": ["unwindowed"]}
 SEEDS = (0, 1, 2)
-# Fine-tune recipes measured by finetune_stability (ProxySettings fields on top of the family's
-# steps, at its LR for trained weights); "distill" is the validation recipe (VALIDATION_RECIPE).
+# Fine-tune recipes measured by finetune_stability (ProxySettings fields on top of STABILITY_STEPS,
+# at the family's LR for trained weights); "distill" is the validation recipe (VALIDATION_RECIPE).
+# The recipes were compared at siamrpn's earlier 150 validation steps; the winner, twice the
+# steps, became its validate_steps (300).
+STABILITY_STEPS = 150
 STABILITY_RECIPES = {
     "plain": {},
     "distill": {"distill": 1.0},
@@ -135,7 +138,7 @@ def finetune_stability(quick: bool, device: str = "cpu", order: int = 1) -> dict
     family, parent, weights, train, _ = _setup(name, preset, quick)
     val = _yardstick_val(quick)
     store = ResultStore(Path(tempfile.mkdtemp(prefix="stability-")) if quick else cache_dir("benchmarks", "yardstick"))
-    steps = 2 if quick else family.validate_steps
+    steps = 2 if quick else STABILITY_STEPS
     seeds = SEEDS[:2] if quick else SEEDS
     recipes = dict(itertools.islice(STABILITY_RECIPES.items(), 2)) if quick else STABILITY_RECIPES
     hparams = family.make_tracker(parent).hp

@@ -108,7 +108,7 @@ def test_validation_shared_among_workers_records_what_one_process_would(tmp_path
     assert all(v["steps"] == 3 for v in validations(open_run(run).study).values())
 
 
-@pytest.mark.parametrize("tracker, steps", [("stark", 1000), ("siamrpn", 150)])
+@pytest.mark.parametrize("tracker, steps", [("stark", 1000), ("siamrpn", 300)])
 def test_validation_steps_default_to_the_family_s(tmp_path, tracker, steps):
     from autoprune.run.context import build_context
 

@@ -34,6 +34,8 @@ def test_the_prior_pulls_a_weak_corner_in_and_leaves_a_strong_one():
 
 def test_the_windowed_settings_are_named_and_checked():
     assert FAMILY.settings.resolve("windowed")["window_power"] == 1.0
-    assert FAMILY.settings.resolve(None)["window_power"] == 0.0  # off by default
+    assert FAMILY.settings.resolve(None)["window_power"] == 1.0  # on by default
+    assert FAMILY.settings.resolve("unwindowed")["window_power"] == 0.0
+    assert FAMILY.settings.resolve("official")["window_power"] == 0.0  # STARK itself has no prior
     with pytest.raises(Exception, match="window_power"):
         FAMILY.settings.resolve({"window_power": -1.0})

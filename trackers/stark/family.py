@@ -23,12 +23,14 @@ HPARAMS: dict[str, dict[str, Any]] = {
     # TRACK.LR idea). STARK-S takes every predicted size as is, and a briefly trained model's
     # size errors compound through the next crop; 0.3 lifted built-in val AO of three CPU
     # models by 0.01-0.03. Official STARK keeps 1.0 (no smoothing).
-    "default": {"mask_padding": False, "margin": 10.0, "size_lr": 0.3, "window_power": 0.0},
+    # window_power: a Hanning prior on the corner maps (tracker.windowed_corners). The shipped
+    # stark/small parent on 1280 val sequences: 0.316 without it, 0.343 with power 1, paired
+    # +2.7 AO points [+2.0, +3.4]; on 64 val sequences 0.5 gave 0.330 and 2 gave 0.302
+    # (benchmarks/results/yardstick.md, parent_training.md).
+    "default": {"mask_padding": False, "margin": 10.0, "size_lr": 0.3, "window_power": 1.0},
     "official": {"mask_padding": True, "margin": 10.0, "size_lr": 1.0, "window_power": 0.0},
-    # A Hanning prior on the corner maps (tracker.windowed_corners): the shipped stark/small
-    # parent went from val AO 0.314 to 0.329 and test 0.320 to 0.350 with it (power 1; 0.5 gave
-    # 0.330 / 0.339, 2 gave 0.302 on val). Not the default yet: every stark benchmark and the
-    # study were measured without it (benchmarks/results/parent_training.md).
+    # The earlier default, without the prior: how stark benchmarks before it were tracked.
+    "unwindowed": {"window_power": 0.0},
     "windowed": {"window_power": 1.0},
 }
 
