@@ -149,6 +149,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              "mean over seeds and budgets: " + "; ".join(f"{name}: " + ", ".join(f"{m} {v:.0f} s" for m, v in per.items())
                                                          for name, per in seconds.items()) + ".",
              _why_search_is_close(),
+             *_left_out(families, methods, quick),
              "Paired differences: the three seeds' children of two methods scored on the same val sequences, "
              "pooled as (seed, sequence) pairs and bootstrapped over them; relative to the second method's AO."]
     return {"title": "Search quality at equal per-frame MACs", "rows": rows, "goals": goals,
@@ -179,6 +180,16 @@ def _parents_tag(families: dict) -> str:
         shipped = Path(trackers.__file__).parent / name / "weights" / f"{preset}-builtin.safetensors"
         digest.update(shipped.read_bytes() if shipped.is_file() else name.encode())
     return digest.hexdigest()[:12]
+
+
+def _left_out(families: dict, methods: tuple, quick: bool) -> list[str]:
+    """A note naming the families and methods this run did not measure (SEARCH_QUALITY_FAMILIES / _METHODS)."""
+    skipped = [f for f in SEARCH_QUALITY_FAMILIES if f not in families]
+    dropped = [m for m in QUALITY_METHODS if m not in methods]
+    if quick or not (skipped or dropped):
+        return []
+    return [f"Not measured in this run: {', '.join(skipped + dropped)}. Their results on the earlier 64-sequence "
+            "yardstick are in the git history of this file; they are not comparable with these."]
 
 
 def _paired_over_seeds(seeded, family: str, budget: float, a: str, b: str):
