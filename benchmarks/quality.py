@@ -11,6 +11,7 @@ import torch
 
 import trackers
 from autoprune.cache import cache_dir
+from benchmarks.yardstick import YARDSTICK_VAL, _yardstick_val
 
 
 def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list, device: str = "cpu",
@@ -44,7 +45,7 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
         "finetune_steps": steps, "batch_size": 8,
         # the yardstick: its 1280 val sequences, tracked in ONNX Runtime (the same AO within noise as
         # PyTorch, about 2x faster: validation_runtime.md)
-        "max_sequences": 1 if quick else QUALITY_VAL, "eval_runtime": "torch" if quick else "onnx",
+        "max_sequences": 1 if quick else YARDSTICK_VAL, "eval_runtime": "torch" if quick else "onnx",
         "families": {name: {"preset": preset} for name, preset in families.items()},
         "methods": {m: methods[m] for m in (chosen_methods or methods)},
     }, Path(work) / "spec.yaml")
@@ -132,7 +133,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     steps = {name: 2 if quick else trackers.get(name).validate_steps for name in families}
     notes = [f"Mean ± std of full-validation AO over seeds {seeds}: each child fine-tuned its family's validation steps "
              f"({', '.join(f'{n} {k}' for n, k in steps.items())}; batch 8, distillation from the parent), then tracked on "
-             f"the first {1 if quick else QUALITY_VAL} sequences of the built-in val split (the yardstick split, "
+             f"the first {1 if quick else YARDSTICK_VAL} sequences of the built-in val split (the yardstick split, "
              f"yardstick.md), its per-frame network in {'PyTorch' if quick else 'ONNX Runtime'}; in brackets the child's "
              "real share of the parent's per-frame MACs.",
              "Parents: the shipped demo parents trained on the built-in data. Search and random search at `autoprune "
@@ -167,8 +168,6 @@ COMPARED = tuple((a, b) for a in SEARCHERS for b in ("uniform", "random"))
 # uniform shape, ostrack tracks with size smoothing; 4: the yardstick (1280 val sequences in ONNX
 # Runtime, each family's validation steps; stark's default tracker settings windowed)
 FINETUNE_VERSION = 4
-# Val sequences each child is scored on: the yardstick's split (benchmarks/yardstick.py).
-QUALITY_VAL = 1280
 
 
 def _parents_tag(families: dict) -> str:
@@ -287,12 +286,11 @@ class _RandomChildren:
         in ONNX Runtime. The proxies keep the first ``val_count`` sequences (the same ones)."""
         from dataclasses import replace
 
-        from autoprune.data import builtin_split_root, open_split
         from autoprune.proxy import VALIDATION_RECIPE, ProxySettings
 
         if self.quick:
             return ProxySettings(steps=2, sequences=len(self.val), seed=0, device=device), self.val
-        val = open_split(builtin_split_root("val", QUALITY_VAL), "val")[:QUALITY_VAL]
+        val = _yardstick_val(quick=False)
         settings = ProxySettings(steps=self.family.validate_steps, sequences=len(val), seed=0, device=device, runtime="onnx")
         return replace(settings, **VALIDATION_RECIPE), val
 
