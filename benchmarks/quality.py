@@ -11,6 +11,7 @@ import torch
 
 import trackers
 from autoprune.cache import cache_dir
+from benchmarks._kept import kept_dir, link_kept
 from benchmarks.yardstick import YARDSTICK_VAL, _yardstick_val
 
 
@@ -78,12 +79,13 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     # an interruption, and a family added or re-trained leaves the others' cells standing); a
     # quick run checks the harness, so it always starts from nothing.
     root = Path(tempfile.mkdtemp(prefix="search_quality-")) if quick else cache_dir("benchmarks", "search_quality")
-    works = {name: root / f"{name}-{preset}-{_parents_tag({name: preset})}" for name, preset in families.items()}
+    works = {name: root / _work_name(name, preset) for name, preset in families.items()}
     tasks = [(seed, name) for name in families for seed in seeds]
+    if not quick:  # each finished cell lands in the repository's store (benchmarks/kept) as it is saved
+        for seed, name in tasks:
+            link_kept(works[name] / f"seed-{seed}" / "cells", _kept_cells_dir(name, families[name], seed))
     if os.environ.get("SEARCH_QUALITY_FINISHED_ONLY") and not quick:
-        # report the cells an interrupted run has finished, without running the rest
-        results = [[json.loads(f.read_text()) for f in sorted((works[name] / f"seed-{seed}" / "cells").glob("*.json"))]
-                   for seed, name in tasks]
+        results = []  # report the cells earlier runs finished (below), without running the rest
     elif quick:
         results = [_seed_cells(seed, quick, str(works[name]), {name: families[name]}, budgets, device, methods)
                    for seed, name in tasks]
@@ -92,6 +94,16 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
             results = list(pool.map(_seed_cells, [seed for seed, _ in tasks], [quick] * len(tasks),
                                     [str(works[name]) for _, name in tasks], [{name: families[name]} for _, name in tasks],
                                     [budgets] * len(tasks), [device] * len(tasks), [methods] * len(tasks)))
+    if not quick:
+        # the report covers every family with finished cells in the store, not only the families this
+        # run made: a run of one family adds to the others' results instead of replacing them
+        families = {k: v for k, v in SEARCH_QUALITY_FAMILIES.items()
+                    if k in families or any(_has_kept_cells(k, v, s) for s in seeds)}
+        known = set(Cell.__dataclass_fields__)
+        results = [[{k: v for k, v in json.loads(f.read_text()).items() if k in known}
+                    for f in sorted(_kept_cells_dir(name, preset, seed).glob("*.json"))]
+                   for name, preset in families.items() for seed in seeds]
+        results = [[c for c in seed_cells if c["method"] in methods] for seed_cells in results]
     # each cell by its own seed, once (a cell found twice is the same child of the same seed)
     unique = {cell.key: cell for cell in (Cell(**c) for seed_cells in results for c in seed_cells)}
     seeded = [(cell.seed, cell) for cell in unique.values() if cell.seed in seeds]
@@ -125,6 +137,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
                               "measured": f"{diff.relative.value:+.1%} [{diff.relative.low:+.1%}, {diff.relative.high:+.1%}] "
                                           f"({searcher} {diff.a:.3f} vs {other} {diff.b:.3f})",
                               "met": diff.relative.value >= 0.10 and diff.difference.low > 0})
+    old, carried = _previous(families, quick)
     floors = sorted({f"{c.family} {c.method} {c.budget:.0%} → {c.reached:.1%}" for c in cells if c.floor})
     # side by side: what each method's cell cost (its search or cut, then the same full validation)
     seconds = {name: {m: statistics.mean(c.seconds for c in cells if c.family == name and c.method == m)
@@ -150,12 +163,53 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              "mean over seeds and budgets: " + "; ".join(f"{name}: " + ", ".join(f"{m} {v:.0f} s" for m, v in per.items())
                                                          for name, per in seconds.items()) + ".",
              _why_search_is_close(),
-             *_left_out(families, methods, quick),
+             *_left_out(families, methods, quick, carried),
              "Paired differences: the three seeds' children of two methods scored on the same val sequences, "
              "pooled as (seed, sequence) pairs and bootstrapped over them; relative to the second method's AO."]
-    return {"title": "Search quality at equal per-frame MACs", "rows": rows, "goals": goals,
-            "columns": ["family", "budget", *QUALITY_METHODS, *(f"{a} - {b} [95 % CI]" for a, b in COMPARED)],
-            "notes": notes, "per_seed_ao": per_seed, "paired": paired, "seconds_per_cell": seconds}
+    result = {"title": "Search quality at equal per-frame MACs", "rows": rows, "goals": goals,
+              "columns": ["family", "budget", *QUALITY_METHODS, *(f"{a} - {b} [95 % CI]" for a, b in COMPARED)],
+              "notes": notes, "per_seed_ao": per_seed, "paired": paired, "seconds_per_cell": seconds,
+              "finetune_version": FINETUNE_VERSION}
+    return _carry_over(result, old, carried) if carried else result
+
+
+def _previous(families: dict, quick: bool) -> tuple[dict, list[str]]:
+    """The previous results file, and its families this report has no cells of (carried over).
+
+    Cells made before the store (benchmarks/kept) existed lived only in one machine's cache; a
+    family measured that way keeps its published rows, marked as carried over, until it is re-run,
+    instead of vanishing from the table when another family is measured. Only rows of the same
+    fine-tune version and yardstick are carried."""
+    import json
+
+    from benchmarks._harness import RESULTS
+
+    path = RESULTS / "search_quality.json"
+    if quick or not path.is_file():
+        return {}, []
+    old = json.loads(path.read_text())
+    # files written before the version was recorded were version 4, the first on the yardstick
+    version = old.get("finetune_version", 4 if f"first {YARDSTICK_VAL} sequences" in " ".join(old.get("notes", [])) else None)
+    if version != FINETUNE_VERSION or old.get("quick"):
+        return {}, []
+    mine = {f"{name}/{preset}" for name, preset in families.items()}
+    return old, sorted({r["family"] for r in old["rows"]} - mine)
+
+
+def _carry_over(result: dict, old: dict, carried: list[str]) -> dict:
+    of = lambda text: any(text.startswith(f) for f in carried)  # noqa: E731
+    result["rows"] += [{**r, "carried_over": True} for r in old["rows"] if r["family"] in carried]
+    result["goals"] += [{**g, "carried_over": True} for g in old["goals"] if any(f.split("/")[0] + " " in g["text"] for f in carried)]
+    result["per_seed_ao"].update({k: v for k, v in old.get("per_seed_ao", {}).items() if of(k)})
+    result["paired"].update({k: v for k, v in old.get("paired", {}).items() if of(k)})
+    result["seconds_per_cell"].update({k: v for k, v in old.get("seconds_per_cell", {}).items() if k not in result["seconds_per_cell"]
+                                       and any(f.startswith(k + "/") for f in carried)})
+    result["notes"].append(f"Carried over from the previous run of this benchmark (same fine-tune version {FINETUNE_VERSION}, same "
+                           f"yardstick): {', '.join(carried)}. Its cells predate the store in benchmarks/kept, so they cannot "
+                           "be re-scored here; `SEARCH_QUALITY_FAMILIES=" + ",".join(f.split("/")[0] for f in carried)
+                           + " python -m benchmarks search_quality` re-measures and replaces them.")
+    result["carried_over"] = carried
+    return result
 
 
 # the cheapest families first: an interrupted run has finished the most cells
@@ -181,9 +235,23 @@ def _parents_tag(families: dict) -> str:
     return digest.hexdigest()[:12]
 
 
-def _left_out(families: dict, methods: tuple, quick: bool) -> list[str]:
+def _work_name(name: str, preset: str) -> str:
+    return f"{name}-{preset}-{_parents_tag({name: preset})}"
+
+
+def _kept_cells_dir(name: str, preset: str, seed: int) -> Path:
+    """Where one family's cells of one seed are kept (benchmarks/kept), by parent and fine-tune version."""
+    return kept_dir("search_quality", _work_name(name, preset), f"seed-{seed}")
+
+
+def _has_kept_cells(name: str, preset: str, seed: int) -> bool:
+    folder = kept_dir("search_quality") / _work_name(name, preset) / f"seed-{seed}"
+    return folder.is_dir() and any(folder.glob("*.json"))
+
+
+def _left_out(families: dict, methods: tuple, quick: bool, carried: list[str] = ()) -> list[str]:
     """A note naming the families and methods this run did not measure (SEARCH_QUALITY_FAMILIES / _METHODS)."""
-    skipped = [f for f in SEARCH_QUALITY_FAMILIES if f not in families]
+    skipped = [f for f in SEARCH_QUALITY_FAMILIES if f not in families and f"{f}/{SEARCH_QUALITY_FAMILIES[f]}" not in carried]
     dropped = [m for m in QUALITY_METHODS if m not in methods]
     if quick or not (skipped or dropped):
         return []
