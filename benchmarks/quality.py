@@ -336,8 +336,10 @@ class _RandomChildren:
                                      progress=False).model
         self.pruner = Pruner(self.parent, load_space(name))
         self.full_macs = self.family.analytic_cost(self.parent.arch)["frame_macs"]
-        # a full run keeps its work in the cache (it resumes); a quick run checks the harness from nothing
+        # a full run keeps its supernets in the cache and each child's finished scores in the
+        # repository's store (benchmarks/kept: it resumes on any clone); a quick run starts from nothing
         self.work = Path(tempfile.mkdtemp(prefix=prefix)) if quick else cache_dir("benchmarks", "proxy_fidelity")
+        self.kept = self.work if quick else kept_dir("proxy_fidelity")
         self.key = weights_fingerprint(self.parent)  # cached scores hold only for the parent they were made with
 
     def macs(self, arch) -> float:
@@ -364,7 +366,7 @@ class _RandomChildren:
 
     def child_file(self, full, i: int) -> Path:
         """Child ``i``'s parent-slice fine-tune results (independent of the supernet), for ground truth ``full``."""
-        return self.work / f"child-{self.name}-{self.preset}-{self.key}-{self.truth_tag(full)}-{i}.json"
+        return self.kept / f"child-{self.name}-{self.preset}-{self.key}-{self.truth_tag(full)}-{i}.json"
 
     def truth_tag(self, full) -> str:
         """What a ground truth's cached results depend on: the fine-tune's LR, steps and recipe, and
@@ -400,64 +402,33 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
 
     The fine-tune proxy ("proxy AO", what `--proxy finetune` does) and the three one-shot
     scores of children cut from one supernet. A full run keeps the supernet and each child's
-    scores in the cache, so an interrupted run resumes where it stopped.
+    scores in the repository's store (benchmarks/kept), so an interrupted run resumes where it
+    stopped, on any clone. The children's full validations run on all cores.
     """
     import json
     import time
-    from dataclasses import replace
 
     from scipy.stats import kendalltau
 
-    from autoprune.proxy import ProxySettings, finetune_child, proxy_score
-    from autoprune.proxy.oneshot import HeldOutPairs, OneShotScorer, OneShotSettings, SupernetSettings
+    from autoprune.proxy import ProxySettings
+    from autoprune.proxy.oneshot import OneShotScorer, OneShotSettings, SupernetSettings
 
     n, val_count = (3, 1) if quick else (24, 32)
     bench = _RandomChildren(name, preset, val_count=val_count, quick=quick, prefix="proxy_fidelity-")
     family, train, val, parent, pruner, draw = bench.family, bench.train, bench.val, bench.parent, bench.pruner, bench.draw
-    proxy = ProxySettings(steps=1 if quick else 30, sequences=1 if quick else 4, seed=0, device=device)  # the search's defaults
+    proxy = ProxySettings(steps=1 if quick else FIDELITY_PROXY_STEPS, sequences=1 if quick else FIDELITY_PROXY_SEQUENCES,
+                          seed=0, device=device)  # the search's defaults
     full, truth_val = bench.ground_truth(device)  # what validation does
     supernet_settings = SupernetSettings(steps=2 if quick else 200, seed=0)
     oneshot = OneShotSettings(sequences=proxy.sequences, held_out_batches=2 if quick else 8)
     supernet, supernet_seconds = bench.supernet(supernet_settings, device)
     scorer = OneShotScorer(family, pruner, supernet, train_sequences=train, val_sequences=val, settings=oneshot, device=device)
-    held_out = HeldOutPairs(family, parent, val, batches=oneshot.held_out_batches, batch_size=oneshot.batch_size, device=device)
     rng = np.random.default_rng(0)
+    drawn = [draw(rng) for _ in range(n)]  # child i is the same whichever process scores it
+    _child_rows(bench, drawn, device=device)
     rows, seconds = [], {"proxy AO": [], "distill-loss": [], "oneshot": []}
-    for i in range(n):
-        values = draw(rng)
-        done = bench.child_file(full, i)
-        if done.is_file():
-            row = json.loads(done.read_text())
-        else:
-            row = {}
-            for label, settings in (("proxy AO", proxy), ("full AO", full)):
-                torch.manual_seed(i)
-                child, arch = pruner.prune(values)
-                start = time.perf_counter()
-                row[label] = proxy_score(family, child, train_sequences=train, settings=settings, parent=parent,
-                                         val_sequences=truth_val if settings is full else val).ao
-                row[f"{label} s"] = time.perf_counter() - start
-            cost = family.analytic_cost(arch)
-            row.update({"child": i, "MMACs": cost["frame_macs"] / 1e6, "params (M)": cost["params"] / 1e6})
-            if not quick:
-                done.write_text(json.dumps(row))
-        if "full AO seed 1" not in row:  # a second fine-tune seed: the ground truth's own noise halves
-            torch.manual_seed(i)
-            child, arch = pruner.prune(values)
-            row["full AO seed 1"] = proxy_score(family, child, train_sequences=train, val_sequences=truth_val,
-                                                settings=replace(full, seed=1), parent=parent).ao
-            if not quick:
-                done.write_text(json.dumps(row))
-        if "distill-loss" not in row:  # the proxy's fine-tune again, then the loss on fixed val pairs (--proxy distill-loss)
-            torch.manual_seed(i)
-            child, arch = pruner.prune(values)
-            start = time.perf_counter()
-            finetune_child(family, child, train_sequences=train, settings=proxy, parent=parent)
-            row["distill-loss"] = held_out.scores(child)["loss"]
-            row["distill-loss s"] = time.perf_counter() - start
-            if not quick:
-                done.write_text(json.dumps(row))
-        row.setdefault("full AO seed 0", row["full AO"])
+    for i, values in enumerate(drawn):
+        row = json.loads(bench.child_file(full, i).read_text())
         row["full AO"] = (row["full AO seed 0"] + row["full AO seed 1"]) / 2
         start = time.perf_counter()
         scores = scorer.scores(values, which=("loss", "distill", "ao"))
@@ -506,6 +477,107 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
                       within_cost_note(within)],
             "taus": taus, "tau_ci": tau_ci, "taus_within_cost": within, "best": best, "seconds_per_child": per_trial,
             "supernet_seconds": supernet_seconds}
+
+
+FIDELITY_PROXY_STEPS, FIDELITY_PROXY_SEQUENCES = 30, 4  # the search's fine-tune proxy at its defaults
+
+
+def _child_rows(bench: _RandomChildren, drawn: list, *, device: str) -> None:
+    """Each child's parent-slice scores (fine-tune proxy, distill-loss, two full validations), kept.
+
+    These are most of proxy_fidelity's time (two full validations per child), and the children
+    are independent: they run in a pool of processes, one thread each, as many as there are cores
+    (``PROXY_FIDELITY_WORKERS`` caps it). Finished children are skipped."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    name, preset, val_count, quick = bench.name, bench.preset, bench.val_count, bench.quick
+    full, _ = bench.ground_truth(device)
+    todo = [i for i in range(len(drawn)) if not _row_complete(bench.child_file(full, i))]
+    # a quick run (a harness check) stays in one process unless asked
+    asked = os.environ.get("PROXY_FIDELITY_WORKERS")
+    workers = min(len(todo), int(asked or (1 if quick else os.cpu_count() or 1)))
+    if workers <= 1:
+        for i in todo:
+            _score_child(name, preset, i, drawn[i], val_count, quick, device, str(bench.kept), bench)
+        return
+    n = len(todo)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        list(pool.map(_score_child, [name] * n, [preset] * n, todo, [drawn[i] for i in todo], [val_count] * n,
+                      [quick] * n, [device] * n, [str(bench.kept)] * n))
+
+
+_CHILD_FIELDS = ("proxy AO", "full AO seed 0", "full AO seed 1", "distill-loss")
+_BENCHES: dict = {}  # one _RandomChildren per worker process and family
+
+
+def _row_complete(path: Path) -> bool:
+    import json
+
+    return path.is_file() and all(k in json.loads(path.read_text()) for k in _CHILD_FIELDS)
+
+
+def _score_child(name: str, preset: str, i: int, values, val_count: int, quick: bool, device: str, kept: str,
+                 bench=None) -> None:
+    """One child's parent-slice scores, each field kept as soon as it is measured."""
+    import json
+    import time
+    from dataclasses import replace
+
+    from autoprune.proxy import ProxySettings, finetune_child, proxy_score
+    from autoprune.proxy.oneshot import HeldOutPairs, OneShotSettings
+
+    torch.set_num_threads(1)
+    if bench is None:
+        bench = _BENCHES.get((name, preset)) or _BENCHES.setdefault(
+            (name, preset), _RandomChildren(name, preset, val_count=val_count, quick=quick, prefix="proxy_fidelity-"))
+    bench.kept = Path(kept)  # the caller's folder (a quick run's is its own temporary one)
+    family, train, val, parent, pruner = bench.family, bench.train, bench.val, bench.parent, bench.pruner
+    proxy = ProxySettings(steps=1 if quick else FIDELITY_PROXY_STEPS, sequences=1 if quick else FIDELITY_PROXY_SEQUENCES,
+                          seed=0, device=device)
+    full, truth_val = bench.ground_truth(device)
+    done = bench.child_file(full, i)
+    row = json.loads(done.read_text()) if done.is_file() else {}
+    save = lambda: _write_json(done, row)  # noqa: E731
+    if "full AO seed 0" not in row:
+        for label, settings in (("proxy AO", proxy), ("full AO seed 0", full)):
+            torch.manual_seed(i)
+            child, arch = pruner.prune(values)
+            start = time.perf_counter()
+            row[label] = proxy_score(family, child, train_sequences=train, settings=settings, parent=parent,
+                                     val_sequences=truth_val if settings is full else val).ao
+            row[f"{label} s"] = time.perf_counter() - start
+        cost = family.analytic_cost(arch)
+        row.update({"child": i, "MMACs": cost["frame_macs"] / 1e6, "params (M)": cost["params"] / 1e6})
+        save()
+    if "full AO seed 1" not in row:  # a second fine-tune seed: the ground truth's own noise halves
+        torch.manual_seed(i)
+        child, _ = pruner.prune(values)
+        row["full AO seed 1"] = proxy_score(family, child, train_sequences=train, val_sequences=truth_val,
+                                            settings=replace(full, seed=1), parent=parent).ao
+        save()
+    if "distill-loss" not in row:  # the proxy's fine-tune again, then the loss on fixed val pairs (--proxy distill-loss)
+        oneshot = OneShotSettings(sequences=proxy.sequences, held_out_batches=2 if quick else 8)
+        held_out = HeldOutPairs(family, parent, val, batches=oneshot.held_out_batches, batch_size=oneshot.batch_size,
+                                device=device)
+        torch.manual_seed(i)
+        child, _ = pruner.prune(values)
+        start = time.perf_counter()
+        finetune_child(family, child, train_sequences=train, settings=proxy, parent=parent)
+        row["distill-loss"] = held_out.scores(child)["loss"]
+        row["distill-loss s"] = time.perf_counter() - start
+        save()
+
+
+def _write_json(path: Path, record: dict) -> None:
+    """A kept record, whole or not at all (a run killed mid-write leaves the previous one)."""
+    import json
+
+    from autoprune.checkpoint import atomic_write
+
+    text = json.dumps(record)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def _cost_residuals(values, log_macs):
@@ -571,13 +643,13 @@ def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", p
         parent_file = bench.child_file(full, i)
         row = json.loads(parent_file.read_text()) if parent_file.is_file() else {}
         for s in (0, 1):  # the parent-slice fine-tunes, where proxy_fidelity has not made them (quick mode)
-            label = "full AO" if s == 0 else "full AO seed 1"
+            label = f"full AO seed {s}"
             if label not in row:
                 torch.manual_seed(i)
                 child, _ = pruner.prune(values)
                 row[label] = proxy_score(family, child, train_sequences=train, val_sequences=truth_val,
                                          settings=replace(full, seed=s), parent=parent).ao
-        done = bench.work / (f"supernet-start-{name}-{preset}-{bench.key}-s{supernet_settings.steps}-"
+        done = bench.kept / (f"supernet-start-{name}-{preset}-{bench.key}-s{supernet_settings.steps}-"
                              f"{bench.truth_tag(full)}-{i}.json")
         mine = json.loads(done.read_text()) if done.is_file() else {}
         for s in (0, 1):
@@ -587,9 +659,9 @@ def supernet_start(quick: bool, device: str = "cpu", *, name: str = "ostrack", p
                 mine[f"seed {s}"] = proxy_score(family, child, train_sequences=train, val_sequences=truth_val,
                                                 settings=replace(full, seed=s), parent=parent).ao
                 if not quick:
-                    done.write_text(json.dumps(mine))
+                    _write_json(done, mine)
         cost = family.analytic_cost(pruner.prune(values)[1])
-        parent_ao = (row["full AO"] + row["full AO seed 1"]) / 2
+        parent_ao = (row["full AO seed 0"] + row["full AO seed 1"]) / 2
         supernet_ao = (mine["seed 0"] + mine["seed 1"]) / 2
         rows.append({"child": i, "MMACs": cost["frame_macs"] / 1e6, "from parent": parent_ao, "from supernet": supernet_ao,
                      "difference": supernet_ao - parent_ao})

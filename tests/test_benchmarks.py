@@ -96,3 +96,14 @@ def test_search_quality_reports_kept_cells_and_carries_over_families_without_the
     # a previous file of another fine-tune version is not carried
     (tmp_path / "results" / "search_quality.json").write_text(json.dumps({**previous, "finetune_version": -1}))
     assert "carried_over" not in quality.search_quality(quick=False)
+
+
+def test_proxy_fidelity_scores_children_in_a_pool_of_processes(tmp_path, monkeypatch):
+    """The children's ground truths run in worker processes and land where the report reads them."""
+    monkeypatch.setenv("PROXY_FIDELITY_WORKERS", "2")
+    assert _main(["--quick", "--out", str(tmp_path), "proxy_fidelity_ostrack"]) == 0
+    result = json.loads((tmp_path / "proxy_fidelity_ostrack.json").read_text())
+    assert len(result["rows"]) == 3
+    for row in result["rows"]:
+        assert 0 <= row["full AO seed 0"] <= 1 and 0 <= row["full AO seed 1"] <= 1
+        assert row["full AO"] == (row["full AO seed 0"] + row["full AO seed 1"]) / 2
