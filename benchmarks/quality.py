@@ -421,11 +421,12 @@ def proxy_fidelity(quick: bool, device: str = "cpu", *, name: str = "siamrpn", p
     full, truth_val = bench.ground_truth(device)  # what validation does
     supernet_settings = SupernetSettings(steps=2 if quick else 200, seed=0)
     oneshot = OneShotSettings(sequences=proxy.sequences, held_out_batches=2 if quick else 8)
-    supernet, supernet_seconds = bench.supernet(supernet_settings, device)
-    scorer = OneShotScorer(family, pruner, supernet, train_sequences=train, val_sequences=val, settings=oneshot, device=device)
     rng = np.random.default_rng(0)
     drawn = [draw(rng) for _ in range(n)]  # child i is the same whichever process scores it
+    # the kept part first (the supernet lives in this machine's cache only and is remade elsewhere)
     _child_rows(bench, drawn, device=device)
+    supernet, supernet_seconds = bench.supernet(supernet_settings, device)
+    scorer = OneShotScorer(family, pruner, supernet, train_sequences=train, val_sequences=val, settings=oneshot, device=device)
     rows, seconds = [], {"proxy AO": [], "distill-loss": [], "oneshot": []}
     for i, values in enumerate(drawn):
         row = json.loads(bench.child_file(full, i).read_text())
