@@ -103,7 +103,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
         results = [[{k: v for k, v in json.loads(f.read_text()).items() if k in known}
                     for f in sorted(_kept_cells_dir(name, preset, seed).glob("*.json"))]
                    for name, preset in families.items() for seed in seeds]
-        results = [[c for c in seed_cells if c["method"] in methods] for seed_cells in results]
+        results = [[c for c in seed_cells if c["method"] in methods or c["method"] == "dense"] for seed_cells in results]
     # each cell by its own seed, once (a cell found twice is the same child of the same seed)
     unique = {cell.key: cell for cell in (Cell(**c) for seed_cells in results for c in seed_cells)}
     seeded = [(cell.seed, cell) for cell in unique.values() if cell.seed in seeds]
@@ -112,6 +112,10 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     for name, preset in families.items():
         for budget in budgets:
             row = {"family": f"{name}/{preset}", "budget": f"{budget:.0%}"}
+            # the parent given the same fine-tune (each seed's dense cell): what the children lose
+            dense = [c.ao for c in cells if c.family == name and c.method == "dense"]
+            if dense:
+                row["parent"] = f"{statistics.mean(dense):.3f}"
             means = {}
             for method in QUALITY_METHODS:
                 mine = [c for c in cells if c.family == name and c.method == method and c.budget == budget]
@@ -148,7 +152,8 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              f"({', '.join(f'{n} {k}' for n, k in steps.items())}; batch 8, distillation from the parent), then tracked on "
              f"the first {1 if quick else YARDSTICK_VAL} sequences of the built-in val split (the yardstick split, "
              f"yardstick.md), its per-frame network in {'PyTorch' if quick else 'ONNX Runtime'}; in brackets the child's "
-             "real share of the parent's per-frame MACs.",
+             "real share of the parent's per-frame MACs. parent: the unpruned parent given the same fine-tune and "
+             "validation (mean over the seeds).",
              "Parents: the shipped demo parents trained on the built-in data. Search and random search at `autoprune "
              "search`'s defaults: 12 trials, 30-step proxy fine-tune, 4 val sequences tracked; the best-proxy feasible "
              "trial is the child. The search's first trial is "
@@ -167,7 +172,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
              "Paired differences: the three seeds' children of two methods scored on the same val sequences, "
              "pooled as (seed, sequence) pairs and bootstrapped over them; relative to the second method's AO."]
     result = {"title": "Search quality at equal per-frame MACs", "rows": rows, "goals": goals,
-              "columns": ["family", "budget", *QUALITY_METHODS, *(f"{a} - {b} [95 % CI]" for a, b in COMPARED)],
+              "columns": ["family", "budget", "parent", *QUALITY_METHODS, *(f"{a} - {b} [95 % CI]" for a, b in COMPARED)],
               "notes": notes, "per_seed_ao": per_seed, "paired": paired, "seconds_per_cell": seconds,
               "finetune_version": FINETUNE_VERSION}
     return _carry_over(result, old, carried) if carried else result
