@@ -76,8 +76,12 @@ def test_children_spread_over_the_cost_below_the_budget(tmp_path):
         assert t.values[1] <= t.user_attrs["target"] * 1.0001
     costs = [t.user_attrs["frame_mflops"] for t in done]
     assert min(costs) / max(costs) < 0.8
-    front = [t.user_attrs["frame_mflops"] for t in pareto(study)]
-    assert len(front) >= 2 and min(front) / max(front) < 0.8, json.dumps([t.values for t in done])
+    # the front keeps the cheapest child whatever the proxy scores were, so it reaches down the
+    # cost range (how far up it reaches depends on which child scored best: chance at 2 steps)
+    front = pareto(study)
+    assert min(t.user_attrs["frame_mflops"] for t in front) == min(costs), json.dumps([t.values for t in done])
+    best = max(done, key=lambda t: t.values[0])
+    assert best.number in {t.number for t in front} and (len(front) >= 2 or best.user_attrs["frame_mflops"] == min(costs))
 
 
 def test_first_trial_fills_the_budget_so_a_short_search_can_export_at_it(tmp_path):

@@ -40,13 +40,18 @@ def test_with_no_other_timings_the_child_is_taken_as_timed(parent_and_child):
 def test_a_child_timed_in_a_slow_spell_is_stated_at_the_typical_speed(parent_and_child, monkeypatch):
     family, parent, child = parent_and_child
     reference = SpeedReference(family, parent)
-    steady = reference.time_beside(child)
-    # the study's earlier parent timings: the machine as it usually runs
-    others = [steady.parent_ms] * 5
     real_clock = time.thread_time
-    monkeypatch.setattr(latency_module.time, "thread_time", lambda: 1.4 * real_clock())  # everything takes 1.4x as long
-    slow = reference.time_beside(child, others=others)
-    monkeypatch.undo()
+    # A busy machine adds its own spells on top of the made one; a pair whose parents are
+    # not ~1.4x apart is timed again (at most 3 times), so the check sees the made spell.
+    for _ in range(3):
+        steady = reference.time_beside(child)
+        # the study's earlier parent timings: the machine as it usually runs
+        others = [steady.parent_ms] * 5
+        monkeypatch.setattr(latency_module.time, "thread_time", lambda: 1.4 * real_clock())  # everything takes 1.4x as long
+        slow = reference.time_beside(child, others=others)
+        monkeypatch.undo()
+        if 1.2 <= slow.parent_ms / steady.parent_ms <= 1.6:
+            break
     assert slow.raw_ms > 1.2 * steady.raw_ms  # as timed, the child looks slower
     assert slow.factor == pytest.approx(steady.parent_ms / slow.parent_ms)
     assert slow.ms == pytest.approx(steady.raw_ms, rel=0.25)  # stated at the usual speed it is itself again
