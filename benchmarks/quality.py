@@ -96,9 +96,10 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
                                     [budgets] * len(tasks), [device] * len(tasks), [methods] * len(tasks)))
     if not quick:
         # the report covers every family with finished cells in the store, not only the families this
-        # run made: a run of one family adds to the others' results instead of replacing them
-        families = {k: v for k, v in SEARCH_QUALITY_FAMILIES.items()
-                    if k in families or any(_has_kept_cells(k, v, s) for s in seeds)}
+        # run made: a run of one family adds to the others' results instead of replacing them. A
+        # family without any (asked for, but none finished yet) gets no empty rows: an earlier run's
+        # rows of it are carried over instead.
+        families = {k: v for k, v in SEARCH_QUALITY_FAMILIES.items() if any(_has_kept_cells(k, v, s) for s in seeds)}
         known = set(Cell.__dataclass_fields__)
         results = [[{k: v for k, v in json.loads(f.read_text()).items() if k in known}
                     for f in sorted(_kept_cells_dir(name, preset, seed).glob("*.json"))]

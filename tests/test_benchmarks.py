@@ -93,6 +93,12 @@ def test_search_quality_reports_kept_cells_and_carries_over_families_without_the
     assert next(r for r in result["rows"] if r["family"] == "siamrpn/small")["carried_over"] is True
     assert any("Carried over" in n and "siamrpn/small" in n for n in result["notes"])
     assert not any(n.startswith("Not measured") and "siamrpn" in n for n in result["notes"])
+    # the report of every family (no SEARCH_QUALITY_FAMILIES): a family with no kept cells gets
+    # no empty rows, and the carried family keeps its rows
+    monkeypatch.delenv("SEARCH_QUALITY_FAMILIES")
+    everything = quality.search_quality(quick=False)
+    assert sorted({r["family"] for r in everything["rows"]}) == ["ostrack/tiny", "siamrpn/small"]
+    assert everything["carried_over"] == ["siamrpn/small"]
     # a previous file of another fine-tune version is not carried
     (tmp_path / "results" / "search_quality.json").write_text(json.dumps({**previous, "finetune_version": -1}))
     assert "carried_over" not in quality.search_quality(quick=False)
