@@ -24,6 +24,8 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
     from autoprune.study import Study
     from autoprune.study.spec import parse_spec
 
+    import os
+
     torch.set_num_threads(1)
     (name, _), = families.items()
     # full validation as `autoprune search` validates: the family's own fine-tune steps
@@ -46,11 +48,26 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
         "finetune_steps": steps, "batch_size": 8,
         # the yardstick: its 1280 val sequences, tracked in ONNX Runtime (the same AO within noise as
         # PyTorch, about 2x faster: validation_runtime.md)
+        # SEARCH_QUALITY_DENSE=0: leave each seed's dense parent to another run of the same seed
+        "dense": os.environ.get("SEARCH_QUALITY_DENSE", "1") != "0",
         "max_sequences": 1 if quick else YARDSTICK_VAL, "eval_runtime": "torch" if quick else "onnx",
         "families": {name: {"preset": preset} for name, preset in families.items()},
         "methods": {m: methods[m] for m in (chosen_methods or methods)},
     }, Path(work) / "spec.yaml")
     return [asdict(c) for c in Study(spec, progress=False, device=device).run()]
+
+
+def _chosen_seeds(text: str, seeds: list[int]) -> list[int]:
+    """The seeds named in SEARCH_QUALITY_SEEDS ("0,2"), all of ``seeds`` when it is empty."""
+    try:
+        chosen = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SystemExit(f"SEARCH_QUALITY_SEEDS: {text!r} is not a comma-separated list of seeds; valid: "
+                         f"{', '.join(map(str, seeds))}") from None
+    unknown = sorted(set(chosen) - set(seeds))
+    if unknown:
+        raise SystemExit(f"SEARCH_QUALITY_SEEDS: unknown seed {', '.join(map(str, unknown))}; valid: {', '.join(map(str, seeds))}")
+    return chosen or list(seeds)
 
 
 def search_quality(quick: bool, device: str = "cpu") -> dict:
@@ -63,6 +80,9 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     from autoprune.study import Cell
 
     seeds = [0] if quick else [0, 1, 2]
+    # SEARCH_QUALITY_SEEDS=2 runs some seeds only (two runs of different seeds share the cores);
+    # the report still covers every seed with kept cells
+    run_seeds = _chosen_seeds(os.environ.get("SEARCH_QUALITY_SEEDS", ""), seeds)
     # SEARCH_QUALITY_FAMILIES=siamrpn runs (and reports) a subset; its cells are shared with the full run
     chosen = [f for f in os.environ.get("SEARCH_QUALITY_FAMILIES", "").split(",") if f]
     families = {"ostrack": "tiny"} if quick else {k: v for k, v in SEARCH_QUALITY_FAMILIES.items() if not chosen or k in chosen}
@@ -80,7 +100,7 @@ def search_quality(quick: bool, device: str = "cpu") -> dict:
     # quick run checks the harness, so it always starts from nothing.
     root = Path(tempfile.mkdtemp(prefix="search_quality-")) if quick else cache_dir("benchmarks", "search_quality")
     works = {name: root / _work_name(name, preset) for name, preset in families.items()}
-    tasks = [(seed, name) for name in families for seed in seeds]
+    tasks = [(seed, name) for name in families for seed in run_seeds]
     if not quick:  # each finished cell lands in the repository's store (benchmarks/kept) as it is saved
         for seed, name in tasks:
             link_kept(works[name] / f"seed-{seed}" / "cells", _kept_cells_dir(name, families[name], seed))

@@ -44,6 +44,13 @@ def test_search_quality_refuses_an_unknown_method(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
+def test_search_quality_refuses_an_unknown_seed(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEARCH_QUALITY_SEEDS", "0,7")
+    with pytest.raises(SystemExit, match="unknown seed 7; valid: 0"):
+        _main(["--quick", "--out", str(tmp_path), "search_quality"])
+    assert not list(tmp_path.iterdir())
+
+
 def test_kept_link_moves_an_older_cache_into_the_store(tmp_path):
     from benchmarks._kept import link_kept
 

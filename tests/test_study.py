@@ -146,6 +146,19 @@ def test_cells_of_another_parent_are_made_again(tmp_path):
     assert other.cells() == [] and other._done("ostrack-dense-s0") is False  # stale: cut from another parent
 
 
+def test_a_study_without_the_dense_parent_makes_only_its_children(tmp_path):
+    """dense: false leaves the seed's dense cell to another run of that seed (which shares its cells)."""
+    from autoprune.study import Study
+
+    spec_path = tmp_path / "fast.yaml"
+    spec_path.write_text("name: d\nseeds: 1\nbudgets: [0.5]\nfinetune_steps: 0\nmax_sequences: 1\ndense: false\n"
+                         "families:\n  ostrack: {preset: tiny}\nmethods:\n  uniform: {}\n")
+    study = Study(load_spec(spec_path), progress=False)
+    study.run()
+    assert [c.key for c in study.cells()] == ["ostrack-uniform-50pct-s0"]
+    assert sorted(p.stem for p in (tmp_path / "d" / "cells").glob("*.json")) == ["ostrack-uniform-50pct-s0"]
+
+
 def test_cells_of_other_method_settings_are_made_again(tmp_path):
     from autoprune.study import Study
 
@@ -175,6 +188,7 @@ def test_cells_of_other_method_settings_are_made_again(tmp_path):
     (lambda s: s.replace("finetune_steps: 1", "finetune_steps: -1"), "finetune_steps must be an integer >= 0"),
     (lambda s: s + "\n  - [", "not valid YAML"),
     (lambda s: s.replace("seeds: 2", "seeds: 0"), "seeds must be an integer >= 1"),
+    (lambda s: s.replace("seeds: 2", "seeds: 2\ndense: no-thanks"), "dense must be true or false"),
     (lambda s: s.replace("seeds: 2", "seeds: [1, 1]"), "seeds must be a count >= 1 or a list of distinct integers"),
 ])
 def test_bad_spec_is_one_clear_error(tmp_path, mutation, message):

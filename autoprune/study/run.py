@@ -125,7 +125,8 @@ class Study:
         for fam in self.spec.families:
             for s in self.spec.seeds:
                 if (family is None or fam.name == family) and (seed is None or s == seed):
-                    keys.append(cell_key(fam.name, "dense", None, s))
+                    if self.spec.dense:
+                        keys.append(cell_key(fam.name, "dense", None, s))
                     keys += [cell_key(fam.name, m, b, s) for m in self.spec.methods for b in self.spec.budgets]
         return keys
 
@@ -171,7 +172,7 @@ class Study:
         self._parent_arch, self._parent_id = model.arch, self.parent_id(fam)
         for seed in seeds:
             self._seed = seed
-            if not self._done(cell_key(fam.name, "dense", None, seed)):
+            if self.spec.dense and not self._done(cell_key(fam.name, "dense", None, seed)):
                 # The dense reference gets the children's fine-tune too (with the same seed): a briefly
                 # trained parent improves with 150 more steps, and retention must not credit pruning for that.
                 import copy

@@ -15,7 +15,7 @@ from autoprune.errors import ConfigError
 
 METHODS = ("gates", "search", "distill-loss", "oneshot", "random", "uniform")
 _TOP = {"name", "description", "data", "seed", "seeds", "budgets", "finetune_steps", "batch_size", "families", "methods",
-        "max_sequences", "eval_runtime", "out"}
+        "max_sequences", "eval_runtime", "dense", "out"}
 _FAMILY_KEYS = {"preset", "checkpoint", "parent_steps", "lr", "trust_pickle"}
 _METHOD_KEYS = {
     "gates": {"steps", "mode", "layerwise_at_or_below"},
@@ -54,6 +54,9 @@ class StudySpec:
     max_sequences: int | None = None
     eval_runtime: str = "torch"  # where children are tracked for their scores: torch, or onnx (ONNX Runtime, CPU)
     description: str = ""
+    # score each seed's dense parent with the children's fine-tune (retention needs it); a run that
+    # shares its seed with another, which scores it, can leave it out
+    dense: bool = True
     out: Path = field(default=Path("."))
 
     @property
@@ -149,11 +152,18 @@ def parse_spec(data: Any, source: Path) -> StudySpec:
         max_sequences=None if data.get("max_sequences") is None else _int(source, "max_sequences", data["max_sequences"], minimum=1),
         eval_runtime=_runtime(source, data.get("eval_runtime", "torch")),
         description=str(data.get("description", "")).strip(),
+        dense=_flag(source, "dense", data.get("dense", True)),
     )
     # Results go beside the spec by default (studies/<name>/), or where the spec says.
     out = Path(data["out"]) if data.get("out") else Path(name)
     spec.out = out if out.is_absolute() else (source.parent / out).resolve()
     return spec
+
+
+def _flag(source, key: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(source, key, "true or false", value)
+    return value
 
 
 def load_spec(path: str | Path) -> StudySpec:
