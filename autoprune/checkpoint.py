@@ -6,6 +6,7 @@ the caller passes ``trust_pickle=True``.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -112,6 +113,21 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
             return dict(f.metadata() or {})
     except Exception as exc:  # safetensors raises several types for a bad header, as in read_state_dict
         raise CheckpointError(f"checkpoint {path}: not a readable safetensors file ({exc})") from None
+
+
+def recorded_flags(path: str | os.PathLike) -> dict | None:
+    """The training flags autoprune recorded in a .safetensors file it wrote; None for any other
+    file (an official checkpoint, or weights saved without autoprune's metadata)."""
+    if Path(path).suffix != ".safetensors":
+        return None
+    text = read_metadata(path).get("flags")
+    if text is None:
+        return None
+    try:
+        flags = json.loads(text)
+    except ValueError:
+        return None
+    return flags if isinstance(flags, dict) else None
 
 
 def save_safetensors(state: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:

@@ -40,3 +40,24 @@ def test_flags_survive_train_outputs_and_exports(tmp_path, name, preset, flag):
     scratch = family.create(preset)
     export_model(family, scratch, tmp_path / "scratch")
     assert getattr(load_model(tmp_path / "scratch")[1], flag, False) is False
+
+
+@pytest.mark.parametrize("name,preset,flag", CASES)
+def test_a_file_autoprune_wrote_keeps_its_flags_through_checkpoint(tmp_path, name, preset, flag):
+    """A parent trained here from scratch, saved and passed back as --checkpoint, is still one:
+    its children get the fine-tune they get when it is built in (a study's searches load their
+    parent from such a file, its uniform children cut it in memory). A file autoprune did not
+    write is loaded as official weights."""
+    from autoprune.checkpoint import save_safetensors
+
+    family = trackers.get(name)
+    scratch = family.create(preset)
+    path = tmp_path / "scratch.safetensors"
+    save_safetensors(scratch.state_dict(), path, metadata=family.weights_metadata(scratch))
+    assert getattr(family.create(preset, checkpoint=str(path)), flag) is False
+
+    official = load_as_checkpoint(family, preset, scratch, tmp_path)  # no autoprune metadata
+    assert getattr(official, flag) is True
+    again = tmp_path / "official-again.safetensors"
+    save_safetensors(official.state_dict(), again, metadata=family.weights_metadata(official))
+    assert getattr(family.create(preset, checkpoint=str(again)), flag) is True

@@ -159,6 +159,36 @@ def test_a_study_without_the_dense_parent_makes_only_its_children(tmp_path):
     assert sorted(p.stem for p in (tmp_path / "d" / "cells").glob("*.json")) == ["ostrack-uniform-50pct-s0"]
 
 
+def test_the_same_child_gets_the_same_cell_from_the_search_and_from_uniform(tmp_path, monkeypatch):
+    """A search whose answer is the uniform shape must score what uniform scores: the same
+    weights after the same fine-tune. (The search loads the parent from a file, uniform cuts the
+    one in memory: a training flag lost on the way gave the search's children another fine-tune.)"""
+    import torch
+
+    import autoprune.proxy as proxy
+    from autoprune.study import Study
+
+    real, tuned = proxy.finetune_child, {}
+
+    def recording(family, child, **kw):  # the real fine-tune; its result kept for comparison
+        out = real(family, child, **kw)
+        tuned[kw["description"]] = {k: v.clone() for k, v in child.state_dict().items()}
+        return out
+
+    monkeypatch.setattr(proxy, "finetune_child", recording)
+    spec_path = tmp_path / "same.yaml"
+    spec_path.write_text("name: same\nseeds: 1\nbudgets: [0.1]\nfinetune_steps: 3\nbatch_size: 2\nmax_sequences: 1\n"
+                         "dense: false\nfamilies:\n  ostrack: {preset: tiny}\nmethods:\n"
+                         "  search: {trials: 1, proxy_steps: 1, proxy_sequences: 1, sampler: tpe}\n  uniform: {importance: l1}\n")
+    study = Study(load_spec(spec_path), progress=False)
+    study.run()
+    search, uniform = (next(c for c in study.cells() if c.method == m) for m in ("search", "uniform"))
+    assert search.arch == uniform.arch  # the search's first trial is the uniform shape
+    a, b = tuned["fine-tune ostrack search 10 % seed 0"], tuned["fine-tune ostrack uniform 10 % seed 0"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert search.ao == uniform.ao
+
+
 def test_cells_of_other_method_settings_are_made_again(tmp_path):
     from autoprune.study import Study
 

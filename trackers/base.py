@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from autoprune.checkpoint import load_strict, read_state_dict
+from autoprune.checkpoint import load_strict, read_state_dict, recorded_flags
 from autoprune.errors import ConfigError
 from trackers.common.crops import CropSpec, crop_tensor
 from trackers.common.network import Arch, TrackerModel
@@ -130,7 +130,9 @@ class TrackerFamily(ABC):
         The flags (``inherited_flags``, e.g. "loaded from official weights") decide how a
         later fine-tune treats the model, so a saved model keeps them.
         """
-        flags = {name: getattr(model, name) for name in self.inherited_flags if hasattr(model, name)}
+        # every flag, set or not: a file that records "not from official weights" must not be read
+        # back as official weights when it is passed as --checkpoint (load_checkpoint)
+        flags = {name: bool(getattr(model, name, False)) for name in self.inherited_flags}
         return {"arch": json.dumps(model.arch), "flags": json.dumps(flags)}
 
     def restore_flags(self, model: TrackerModel, metadata: Mapping[str, str]) -> None:
@@ -146,8 +148,12 @@ class TrackerFamily(ABC):
     def load_checkpoint(self, model: TrackerModel, path: str, *, trust_pickle: bool = False) -> None:
         state = self.convert_state_dict(read_state_dict(path, trust_pickle=trust_pickle))
         load_strict(model, state, source=f"checkpoint {path}")
+        # A checkpoint is trained weights, fine-tuned gently (the official recipe) -- unless autoprune
+        # wrote it and recorded its flags: a parent trained here from scratch stays one, so its
+        # children get the same fine-tune whether it is built in or passed by file.
+        recorded = recorded_flags(path)
         for name in self.inherited_flags:
-            setattr(model, name, True)
+            setattr(model, name, True if recorded is None else bool(recorded.get(name, False)))
 
     # --- data ---------------------------------------------------------------------
     @abstractmethod
