@@ -87,7 +87,7 @@ def test_search_quality_reports_kept_cells_and_carries_over_families_without_the
                 "goals": [{"text": "siamrpn at 10%: search ≥ +10 % relative AO over uniform", "measured": "x", "met": False}],
                 "per_seed_ao": {"siamrpn/small 10%": {"uniform": [0.27, 0.28, 0.26]}}, "paired": {},
                 "seconds_per_cell": {"siamrpn": {"uniform": 100.0}}, "notes": [], "quick": False,
-                "finetune_version": quality.FINETUNE_VERSION}
+                "finetune_version": quality.FINETUNE_VERSION, "parent_flags": quality.PARENT_FLAGS}
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "search_quality.json").write_text(json.dumps(previous))
     monkeypatch.setattr(benchmarks._harness, "RESULTS", tmp_path / "results")
@@ -108,6 +108,9 @@ def test_search_quality_reports_kept_cells_and_carries_over_families_without_the
     assert everything["carried_over"] == ["siamrpn/small"]
     # a previous file of another fine-tune version is not carried
     (tmp_path / "results" / "search_quality.json").write_text(json.dumps({**previous, "finetune_version": -1}))
+    assert "carried_over" not in quality.search_quality(quick=False)
+    # nor one whose searched children got another fine-tune than uniform's (their parent's flags lost)
+    (tmp_path / "results" / "search_quality.json").write_text(json.dumps({k: v for k, v in previous.items() if k != "parent_flags"}))
     assert "carried_over" not in quality.search_quality(quick=False)
 
 
