@@ -172,7 +172,7 @@ def test_the_same_child_gets_the_same_cell_from_the_search_and_from_uniform(tmp_
 
     def recording(family, child, **kw):  # the real fine-tune; its result kept for comparison
         out = real(family, child, **kw)
-        tuned[kw["description"]] = {k: v.clone() for k, v in child.state_dict().items()}
+        tuned[kw.get("description", "")] = {k: v.clone() for k, v in child.state_dict().items()}
         return out
 
     monkeypatch.setattr(proxy, "finetune_child", recording)
