@@ -46,10 +46,10 @@ def _seed_cells(seed: int, quick: bool, work: str, families: dict, budgets: list
         # "seed" on, which made each process repeat its neighbours' seeds)
         "name": f"seed-{seed}", "data": "builtin", "seed": seed, "seeds": [seed], "budgets": budgets,
         "finetune_steps": steps, "batch_size": 8,
-        # the yardstick: its 1280 val sequences, tracked in ONNX Runtime (the same AO within noise as
-        # PyTorch, about 2x faster: validation_runtime.md)
         # SEARCH_QUALITY_DENSE=0: leave each seed's dense parent to another run of the same seed
         "dense": os.environ.get("SEARCH_QUALITY_DENSE", "1") != "0",
+        # the yardstick: its 1280 val sequences, tracked in ONNX Runtime (the same AO within noise as
+        # PyTorch, about 2x faster: validation_runtime.md)
         "max_sequences": 1 if quick else YARDSTICK_VAL, "eval_runtime": "torch" if quick else "onnx",
         "families": {name: {"preset": preset} for name, preset in families.items()},
         "methods": {m: methods[m] for m in (chosen_methods or methods)},

@@ -132,14 +132,22 @@ methods:
     assert before == {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
 
 
-def test_cells_of_another_parent_are_made_again(tmp_path):
+def _run_uniform_study(tmp_path, name: str, extra: str = ""):
+    """(spec path, study) of a one-seed ostrack/tiny uniform study at 50 %, run (no fine-tune, one sequence)."""
     from autoprune.study import Study
 
     spec_path = tmp_path / "fast.yaml"
-    spec_path.write_text("name: p\nseeds: 1\nbudgets: [0.5]\nfinetune_steps: 0\nmax_sequences: 1\n"
+    spec_path.write_text(f"name: {name}\nseeds: 1\nbudgets: [0.5]\nfinetune_steps: 0\nmax_sequences: 1\n{extra}"
                          "families:\n  ostrack: {preset: tiny}\nmethods:\n  uniform: {}\n")
     study = Study(load_spec(spec_path), progress=False)
     study.run()
+    return spec_path, study
+
+
+def test_cells_of_another_parent_are_made_again(tmp_path):
+    from autoprune.study import Study
+
+    spec_path, study = _run_uniform_study(tmp_path, "p")
     assert [c.key for c in study.cells()] == ["ostrack-dense-s0", "ostrack-uniform-50pct-s0"]
     spec_path.write_text(spec_path.read_text().replace("{preset: tiny}", "{preset: tiny, parent_steps: 3}"))
     other = Study(load_spec(spec_path), progress=False)
@@ -148,13 +156,7 @@ def test_cells_of_another_parent_are_made_again(tmp_path):
 
 def test_a_study_without_the_dense_parent_makes_only_its_children(tmp_path):
     """dense: false leaves the seed's dense cell to another run of that seed (which shares its cells)."""
-    from autoprune.study import Study
-
-    spec_path = tmp_path / "fast.yaml"
-    spec_path.write_text("name: d\nseeds: 1\nbudgets: [0.5]\nfinetune_steps: 0\nmax_sequences: 1\ndense: false\n"
-                         "families:\n  ostrack: {preset: tiny}\nmethods:\n  uniform: {}\n")
-    study = Study(load_spec(spec_path), progress=False)
-    study.run()
+    _, study = _run_uniform_study(tmp_path, "d", "dense: false\n")
     assert [c.key for c in study.cells()] == ["ostrack-uniform-50pct-s0"]
     assert sorted(p.stem for p in (tmp_path / "d" / "cells").glob("*.json")) == ["ostrack-uniform-50pct-s0"]
 
